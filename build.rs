@@ -1,0 +1,57 @@
+//! Bakes libtorch's library directory into the binary's run path, so `ftlua` finds libtorch
+//! without LD_LIBRARY_PATH. torch-sys reports the directory through its `links = "tch"` metadata.
+//! Also embeds the Lua standard library (stdlib/ftlua/**.lua) into the binary.
+use std::path::Path;
+
+fn main() {
+    embed_stdlib();
+    link_libtorch();
+}
+
+/// Writes `$OUT_DIR/stdlib.rs`: a table of (module name, source) for every stdlib file.
+fn embed_stdlib() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut entries = Vec::new();
+    collect_lua(&root, &root.join("ftlua"), &mut entries);
+    entries.sort();
+    let mut code = String::from("pub const STDLIB: &[(&str, &str)] = &[\n");
+    for (module, path) in entries {
+        code += &format!("    ({module:?}, include_str!({path:?})),\n");
+    }
+    code += "];\n";
+    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("stdlib.rs");
+    std::fs::write(out, code).unwrap();
+}
+
+fn collect_lua(root: &Path, dir: &Path, entries: &mut Vec<(String, String)>) {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
+    println!("cargo:rerun-if-changed={}", dir.display());
+    for entry in read.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_lua(root, &path, entries);
+        } else if path.extension().is_some_and(|e| e == "lua") {
+            let relative = path.strip_prefix(root).unwrap().with_extension("");
+            let module = relative.to_string_lossy().replace('/', ".");
+            let module = module.strip_suffix(".init").unwrap_or(&module).to_owned();
+            entries.push((module, path.display().to_string()));
+        }
+    }
+}
+
+fn link_libtorch() {
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
+        return;
+    };
+    let lib_dir = std::fs::canonicalize(&lib_dir).unwrap_or_else(|_| lib_dir.into());
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    // Rust links with --as-needed, which would drop libtorch_cuda (nothing references it by
+    // symbol) and leave a GPU machine without CUDA. Keep it when the wheel has it.
+    if lib_dir.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}

@@ -1,0 +1,102 @@
+//! The command line: `ftlua run SCRIPT [--set key=value]... [--device ...] [--output-dir DIR]`.
+
+use crate::lua::{self, RunOptions};
+use crate::train::settings::{canonical_key, Value};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use tch::Device;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ftlua",
+    version,
+    about = "Fine-tune seq2seq and QA models with training policies written in Lua"
+)]
+pub struct Cli {
+    /// Print less (-q: warnings and errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more (-v: debug messages).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a Lua training script (e.g. scripts/adaptive.lua).
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The Lua script to run; errors in it are reported as `SCRIPT:LINE: message`.
+    pub script: PathBuf,
+    /// Override a trainer setting the script passes, e.g. `--set learning_rate=3e-4 --set max_steps=50`.
+    /// Values are numbers, true/false, or text; nested settings use dots (`best.metric=eval_loss`).
+    /// HF names are accepted (`num_train_epochs`, `per_device_train_batch_size`, ...). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Where to train: `auto` picks CUDA when a GPU is visible, else the CPU.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Directory for checkpoints, metrics and logs; wins over the script's `output_dir`.
+    /// Default: runs/<script name>.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl DeviceArg {
+    fn resolve(self) -> Result<Device> {
+        match self {
+            DeviceArg::Cpu => Ok(Device::Cpu),
+            DeviceArg::Auto => Ok(Device::cuda_if_available()),
+            DeviceArg::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceArg::Cuda => {
+                bail!("--device cuda: no CUDA device is visible (use --device cpu or auto)")
+            }
+        }
+    }
+}
+
+pub fn parse_override(text: &str) -> Result<(String, Value)> {
+    let (key, value) = text
+        .split_once('=')
+        .with_context(|| format!("--set {text}: expected KEY=VALUE"))?;
+    let key = key.trim();
+    canonical_key(key).with_context(|| format!("--set {text}"))?;
+    Ok((key.to_owned(), Value::parse(value.trim())))
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let overrides = args
+        .overrides
+        .iter()
+        .map(|o| parse_override(o))
+        .collect::<Result<Vec<_>>>()?;
+    if !args.script.is_file() {
+        bail!("script not found: {}", args.script.display());
+    }
+    let stem = args
+        .script
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let options = RunOptions {
+        overrides,
+        device: args.device.resolve()?,
+        output_dir: args.output_dir,
+        default_output_dir: PathBuf::from("runs").join(stem),
+    };
+    let runtime = lua::new_runtime(options)?;
+    lua::run_file(&runtime, &args.script)
+}

@@ -1,0 +1,102 @@
+//! Batches: seeded sample order per epoch and dynamic padding to each batch's longest sample.
+
+use super::tokenizer::PAD;
+use super::Encoded;
+use crate::model::t5::IGNORE_INDEX;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Tensor};
+
+/// Padded tensors of one (micro-)batch.
+pub struct Batch {
+    pub input_ids: Tensor,
+    pub attention_mask: Tensor,
+    /// Answer ids, `IGNORE_INDEX` where padded.
+    pub labels: Tensor,
+    pub samples: usize,
+    pub source_tokens: usize,
+    pub target_tokens: usize,
+}
+
+/// The order in which an epoch visits the training samples: a seeded shuffle, the same for the
+/// same (seed, epoch), so a resumed run sees the samples a continuous one would.
+pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    ));
+    order
+}
+
+pub fn collate(samples: &[&Encoded], device: Device) -> Batch {
+    let source_len = samples.iter().map(|s| s.source.len()).max().unwrap_or(1);
+    let target_len = samples.iter().map(|s| s.target.len()).max().unwrap_or(1);
+    let mut input_ids = Vec::with_capacity(samples.len() * source_len);
+    let mut mask = Vec::with_capacity(samples.len() * source_len);
+    let mut labels = Vec::with_capacity(samples.len() * target_len);
+    for s in samples {
+        input_ids.extend_from_slice(&s.source);
+        input_ids.extend(std::iter::repeat(PAD).take(source_len - s.source.len()));
+        mask.extend(std::iter::repeat(1i64).take(s.source.len()));
+        mask.extend(std::iter::repeat(0i64).take(source_len - s.source.len()));
+        labels.extend_from_slice(&s.target);
+        labels.extend(std::iter::repeat(IGNORE_INDEX).take(target_len - s.target.len()));
+    }
+    let shape = |len: usize| [samples.len() as i64, len as i64];
+    Batch {
+        input_ids: Tensor::from_slice(&input_ids)
+            .view(shape(source_len))
+            .to_device(device),
+        attention_mask: Tensor::from_slice(&mask)
+            .view(shape(source_len))
+            .to_device(device),
+        labels: Tensor::from_slice(&labels)
+            .view(shape(target_len))
+            .to_device(device),
+        samples: samples.len(),
+        source_tokens: samples.iter().map(|s| s.source.len()).sum(),
+        target_tokens: samples.iter().map(|s| s.target.len()).sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pads_to_longest_and_masks_labels() {
+        let a = Encoded {
+            source: vec![10, 11, 1],
+            target: vec![20, 1],
+        };
+        let b = Encoded {
+            source: vec![12, 1],
+            target: vec![21, 22, 1],
+        };
+        let batch = collate(&[&a, &b], Device::Cpu);
+        assert_eq!(
+            Vec::<i64>::try_from(batch.input_ids.view(-1)).unwrap(),
+            [10, 11, 1, 12, 1, 0]
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(batch.attention_mask.view(-1)).unwrap(),
+            [1, 1, 1, 1, 1, 0]
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(batch.labels.view(-1)).unwrap(),
+            [20, 1, IGNORE_INDEX, 21, 22, 1]
+        );
+        assert_eq!(batch.target_tokens, 5);
+    }
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let order = epoch_order(100, 3, 1);
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(order, epoch_order(100, 3, 1));
+        assert_ne!(order, epoch_order(100, 3, 2));
+    }
+}

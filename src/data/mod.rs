@@ -1,0 +1,142 @@
+//! The data pipeline: QA samples, byte-level encoding, seeded splits and padded batches.
+
+pub mod batch;
+pub mod qa;
+pub mod tokenizer;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use qa::{load_jsonl, FieldNames, QaSample};
+pub use tokenizer::ByteTokenizer;
+
+/// How samples become token ids.
+#[derive(Debug, Clone)]
+pub struct EncodeOptions {
+    pub max_source_len: usize,
+    pub max_target_len: usize,
+    /// Prompt with `{question}` and `{context}` placeholders.
+    pub template: String,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            max_source_len: 512,
+            max_target_len: 64,
+            template: "question: {question} context: {context}".into(),
+        }
+    }
+}
+
+/// One sample as token ids: the prompt and the answer, each EOS-terminated.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub source: Vec<i64>,
+    pub target: Vec<i64>,
+}
+
+/// A named set of samples with the options that encode them. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub samples: Arc<Vec<QaSample>>,
+    pub options: EncodeOptions,
+}
+
+impl Dataset {
+    pub fn new(samples: Vec<QaSample>, options: EncodeOptions) -> Self {
+        Dataset {
+            samples: Arc::new(samples),
+            options,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    pub fn prompt(&self, sample: &QaSample) -> String {
+        self.options
+            .template
+            .replace("{question}", &sample.question)
+            .replace("{context}", &sample.context)
+    }
+
+    pub fn encode_all(&self) -> Vec<Encoded> {
+        let tok = ByteTokenizer;
+        self.samples
+            .iter()
+            .map(|s| Encoded {
+                source: tok.encode(&self.prompt(s), self.options.max_source_len).ids,
+                target: tok.encode(&s.answer, self.options.max_target_len).ids,
+            })
+            .collect()
+    }
+
+    /// Splits into (train, eval) with about `eval_fraction` of the samples in eval. Samples sharing
+    /// a context (questions about one document) always land on the same side.
+    pub fn split(&self, eval_fraction: f64, seed: u64) -> (Dataset, Dataset) {
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, s) in self.samples.iter().enumerate() {
+            groups.entry(s.context.as_str()).or_default().push(i);
+        }
+        let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+        groups.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let eval_target = (self.len() as f64 * eval_fraction).round() as usize;
+        let (mut train, mut eval) = (Vec::new(), Vec::new());
+        for group in groups {
+            let side = if eval.len() < eval_target {
+                &mut eval
+            } else {
+                &mut train
+            };
+            side.extend(group.into_iter().map(|i| self.samples[i].clone()));
+        }
+        (
+            Dataset::new(train, self.options.clone()),
+            Dataset::new(eval, self.options.clone()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(context: &str, q: usize) -> QaSample {
+        QaSample {
+            question: format!("q{q}"),
+            context: context.into(),
+            answer: "a".into(),
+        }
+    }
+
+    #[test]
+    fn split_keeps_documents_whole_and_is_seeded() {
+        let samples: Vec<QaSample> = (0..50)
+            .flat_map(|doc| (0..4).map(move |q| sample(&format!("doc{doc}"), q)))
+            .collect();
+        let data = Dataset::new(samples, EncodeOptions::default());
+        let (train, eval) = data.split(0.1, 7);
+        assert_eq!(train.len() + eval.len(), 200);
+        assert_eq!(eval.len(), 20);
+        for s in eval.samples.iter() {
+            assert!(
+                train.samples.iter().all(|t| t.context != s.context),
+                "{} on both sides",
+                s.context
+            );
+        }
+        let (_, again) = data.split(0.1, 7);
+        assert_eq!(again.samples, eval.samples);
+        let (_, other) = data.split(0.1, 8);
+        assert_ne!(other.samples, eval.samples);
+    }
+}

@@ -1,0 +1,7 @@
+//! ftlua: a Lua-scriptable training runtime for fine-tuning seq2seq and QA models on libtorch.
+
+pub mod cli;
+pub mod data;
+pub mod lua;
+pub mod model;
+pub mod train;

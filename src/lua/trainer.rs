@@ -1,0 +1,354 @@
+//! `ft.trainer{...}`: a run's settings, data, model and policies; `run:on(event, fn)` and
+//! `run:fit()`. Lua handlers see plain snapshots and answer with decision tables.
+
+use super::data::LuaDataset;
+use super::model::LuaModel;
+use super::{lua_error_text, RunOptions};
+use crate::train::settings::{canonical_key, Value as SettingValue};
+use crate::train::{fit, Decision, Event, Hooks, Metrics, Settings, TrainJob, TrainerState};
+use anyhow::anyhow;
+use mlua::{Function, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Keys of the trainer table that are not settings.
+const STRUCTURE_KEYS: &[&str] = &["model", "train", "eval", "schedule", "callbacks"];
+
+struct Handler {
+    event: Event,
+    function: Function,
+    /// `self` for callback-table methods.
+    receiver: Option<Table>,
+    /// Where the handler came from, for logs and error messages.
+    source: String,
+}
+
+pub struct LuaTrainer {
+    values: BTreeMap<String, SettingValue>,
+    model: LuaModel,
+    train: LuaDataset,
+    eval: Option<LuaDataset>,
+    schedule: Option<Function>,
+    handlers: Vec<Handler>,
+}
+
+pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
+    let mut values = BTreeMap::new();
+    for pair in spec.pairs::<String, Value>() {
+        let (key, value) = pair?;
+        if STRUCTURE_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        if key == "best" {
+            let Value::Table(best) = value else {
+                return Err(mlua::Error::runtime("ft.trainer: `best` must be a table {metric = ..., greater_is_better = ..., load_at_end = ...}"));
+            };
+            for pair in best.pairs::<String, Value>() {
+                let (k, v) = pair?;
+                insert_setting(&mut values, format!("best.{k}"), v)?;
+            }
+            continue;
+        }
+        insert_setting(&mut values, key, value)?;
+    }
+    let options = lua
+        .app_data_ref::<RunOptions>()
+        .expect("run options installed")
+        .clone();
+    for (key, value) in &options.overrides {
+        values.insert(key.clone(), value.clone());
+    }
+    let output_dir = options.output_dir.clone().map(|d| d.display().to_string());
+    if let Some(dir) = output_dir {
+        values.insert("output_dir".into(), SettingValue::Text(dir));
+    }
+    Settings::from_values(&values).map_err(|e| mlua::Error::runtime(format!("ft.trainer: {e}")))?;
+
+    let model = spec.get::<Option<LuaModel>>("model")?.ok_or_else(|| {
+        mlua::Error::runtime(
+            "ft.trainer: `model` is required (e.g. ft.model.t5{preset = \"tiny\"})",
+        )
+    })?;
+    let train = spec.get::<Option<LuaDataset>>("train")?.ok_or_else(|| {
+        mlua::Error::runtime("ft.trainer: `train` is required (a dataset from ft.data.qa)")
+    })?;
+    let mut trainer = LuaTrainer {
+        values,
+        model,
+        train,
+        eval: spec.get("eval")?,
+        schedule: spec.get("schedule")?,
+        handlers: Vec::new(),
+    };
+    if let Some(callbacks) = spec.get::<Option<Table>>("callbacks")? {
+        for (i, callback) in callbacks.sequence_values::<Table>().enumerate() {
+            trainer.add_callback(callback?, i + 1)?;
+        }
+    }
+    Ok(trainer)
+}
+
+fn insert_setting(
+    values: &mut BTreeMap<String, SettingValue>,
+    key: String,
+    value: Value,
+) -> mlua::Result<()> {
+    canonical_key(&key).map_err(|e| mlua::Error::runtime(format!("ft.trainer: {e}")))?;
+    let value = match value {
+        Value::Integer(i) => SettingValue::Number(i as f64),
+        Value::Number(n) => SettingValue::Number(n),
+        Value::Boolean(b) => SettingValue::Bool(b),
+        Value::String(s) => SettingValue::Text(s.to_str()?.to_owned()),
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "ft.trainer: setting `{key}` cannot be a {}",
+                other.type_name()
+            )))
+        }
+    };
+    values.insert(key, value);
+    Ok(())
+}
+
+impl LuaTrainer {
+    /// Registers every `on_<event>` method of a callback table.
+    fn add_callback(&mut self, callback: Table, position: usize) -> mlua::Result<()> {
+        let name = callback
+            .get::<Option<String>>("name")?
+            .unwrap_or_else(|| format!("callback #{position}"));
+        let mut found = false;
+        for event in Event::ALL {
+            if let Some(function) =
+                callback.get::<Option<Function>>(format!("on_{}", event.name()))?
+            {
+                self.handlers.push(Handler {
+                    event,
+                    function,
+                    receiver: Some(callback.clone()),
+                    source: name.clone(),
+                });
+                found = true;
+            }
+        }
+        if !found {
+            return Err(mlua::Error::runtime(format!("ft.trainer: {name} has no on_<event> method (events: train_begin, step_end, eval_end, ...)")));
+        }
+        Ok(())
+    }
+}
+
+impl UserData for LuaTrainer {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method_mut("on", |lua, this, (event, function): (String, Function)| {
+            let event = Event::from_name(&event)
+                .map_err(|e| mlua::Error::runtime(format!("run:on: {e}")))?;
+            let source =
+                caller_location(lua).unwrap_or_else(|| format!("run:on(\"{}\")", event.name()));
+            this.handlers.push(Handler {
+                event,
+                function,
+                receiver: None,
+                source,
+            });
+            Ok(())
+        });
+        methods.add_method("fit", |lua, this, ()| {
+            let job = this
+                .job(lua)
+                .map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
+            let mut hooks = LuaHooks {
+                lua,
+                handlers: &this.handlers,
+                schedule: this.schedule.as_ref(),
+            };
+            let result =
+                fit(&job, &mut hooks).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
+            let table = lua.create_table()?;
+            table.set("state", lua.to_value(&result.state)?)?;
+            table.set("metrics", lua.to_value(&result.metrics)?)?;
+            table.set("best", lua.to_value(&result.state.best)?)?;
+            table.set("global_step", result.state.global_step)?;
+            table.set("stop_reason", result.state.stop_reason.clone())?;
+            table.set("output_dir", job.output_dir.display().to_string())?;
+            Ok(table)
+        });
+    }
+}
+
+fn caller_location(lua: &Lua) -> Option<String> {
+    let debug = lua.inspect_stack(1, |d| {
+        let source = d.source();
+        let short = source.short_src.map(|s| s.to_string()).unwrap_or_default();
+        format!("{short}:{}", d.current_line().unwrap_or(0))
+    })?;
+    Some(format!("run:on at {debug}"))
+}
+
+impl LuaTrainer {
+    fn job(&self, lua: &Lua) -> anyhow::Result<TrainJob> {
+        let settings = Settings::from_values(&self.values)?;
+        let options = lua
+            .app_data_ref::<RunOptions>()
+            .expect("run options installed")
+            .clone();
+        let output_dir = settings
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| options.default_output_dir.clone());
+        let run_info = serde_json::json!({
+            "settings": settings,
+            "model": self.model.0,
+            "device": format!("{:?}", options.device),
+            "train_samples": self.train.0.len(),
+            "eval_samples": self.eval.as_ref().map(|e| e.0.len()),
+            "versions": {"ftlua": env!("CARGO_PKG_VERSION"), "libtorch": "2.11.0", "lua": "5.4"},
+        });
+        if self.schedule.is_none() {
+            tracing::info!(
+                "no schedule given: constant learning rate {}",
+                settings.learning_rate
+            );
+        }
+        Ok(TrainJob {
+            settings,
+            model: self.model.0.clone(),
+            train: self.train.0.clone(),
+            eval: self.eval.as_ref().map(|e| e.0.clone()),
+            device: options.device,
+            output_dir: PathBuf::from(output_dir),
+            run_info,
+        })
+    }
+}
+
+struct LuaHooks<'a> {
+    lua: &'a Lua,
+    handlers: &'a [Handler],
+    schedule: Option<&'a Function>,
+}
+
+impl Hooks for LuaHooks<'_> {
+    fn wants(&self, event: Event) -> bool {
+        self.handlers.iter().any(|h| h.event == event)
+    }
+
+    fn fire(
+        &mut self,
+        event: Event,
+        state: &TrainerState,
+        metrics: Option<&Metrics>,
+    ) -> anyhow::Result<Decision> {
+        let lua_err = |e: mlua::Error| anyhow!("{}", lua_error_text(&e));
+        let state = self.lua.to_value(state).map_err(lua_err)?;
+        let metrics = match metrics {
+            Some(m) => self.lua.to_value(m).map_err(lua_err)?,
+            None => Value::Nil,
+        };
+        let mut decision = Decision::default();
+        for handler in self.handlers.iter().filter(|h| h.event == event) {
+            let returned: Value = match &handler.receiver {
+                Some(receiver) => {
+                    handler
+                        .function
+                        .call((receiver.clone(), state.clone(), metrics.clone()))
+                }
+                None => handler.function.call((state.clone(), metrics.clone())),
+            }
+            .map_err(|e| {
+                anyhow!(
+                    "in {} ({}): {}",
+                    handler.source,
+                    event.name(),
+                    lua_error_text(&e)
+                )
+            })?;
+            let d = parse_decision(&returned, &handler.source).map_err(|e| {
+                anyhow!(
+                    "{} ({}): {}",
+                    handler.source,
+                    event.name(),
+                    lua_error_text(&e)
+                )
+            })?;
+            d.validate(&handler.source)?;
+            decision.merge(d);
+        }
+        Ok(decision)
+    }
+
+    fn lr_factor(&mut self, step: u64, max_steps: u64, warmup_steps: u64) -> anyhow::Result<f64> {
+        let Some(schedule) = self.schedule else {
+            return Ok(1.0);
+        };
+        let factor: f64 = schedule
+            .call((step, max_steps, warmup_steps))
+            .map_err(|e| anyhow!("in the schedule: {}", lua_error_text(&e)))?;
+        if !factor.is_finite() || factor < 0.0 {
+            anyhow::bail!(
+                "the schedule returned {factor} at step {step}: expected a finite multiplier ≥ 0"
+            );
+        }
+        Ok(factor)
+    }
+}
+
+const DECISION_KEYS: &[&str] = &[
+    "stop",
+    "reason",
+    "save",
+    "eval",
+    "lr",
+    "batch_size",
+    "grad_accum",
+    "weight_decay",
+];
+
+fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
+    let fail = |msg: String| Err(mlua::Error::runtime(msg));
+    let table = match value {
+        Value::Nil => return Ok(Decision::default()),
+        Value::Table(t) => t,
+        other => {
+            return fail(format!(
+                "returned a {}, expected nil or a decision table like {{stop = true}}",
+                other.type_name()
+            ))
+        }
+    };
+    for pair in table.pairs::<Value, Value>() {
+        let (key, _) = pair?;
+        let name = key.to_string()?;
+        if !DECISION_KEYS.contains(&name.as_str()) {
+            return fail(format!(
+                "returned unknown decision `{name}` (known: {})",
+                DECISION_KEYS.join(", ")
+            ));
+        }
+    }
+    let flag =
+        |key: &str| -> mlua::Result<bool> { Ok(table.get::<Option<bool>>(key)?.unwrap_or(false)) };
+    let stop = match table.get::<Value>("stop")? {
+        Value::Nil | Value::Boolean(false) => None,
+        Value::Boolean(true) => Some(
+            table
+                .get::<Option<String>>("reason")?
+                .unwrap_or_else(|| format!("stopped by {source}")),
+        ),
+        Value::String(s) => Some(s.to_str()?.to_owned()),
+        other => {
+            return fail(format!(
+                "`stop` must be true or a reason string, got a {}",
+                other.type_name()
+            ))
+        }
+    };
+    Ok(Decision {
+        stop,
+        save: flag("save")?,
+        eval: flag("eval")?,
+        lr: table.get("lr")?,
+        batch_size: table.get("batch_size")?,
+        grad_accum: table.get("grad_accum")?,
+        weight_decay: table.get("weight_decay")?,
+    })
+}

@@ -1,0 +1,112 @@
+//! Checkpoint directories in HF's layout (`model.safetensors` + `config.json`) plus the trainer's
+//! own files. Every directory is written aside and renamed into place, so a crash never leaves
+//! one that looks whole but is not.
+
+use crate::model::T5Config;
+use anyhow::{Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use tch::{nn::VarStore, Tensor};
+
+/// Writes the model's weights and config into `dir` (which must exist).
+pub fn write_model(dir: &Path, vs: &VarStore, config: &T5Config) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Tensor::write_safetensors(&named, dir.join("model.safetensors"))
+        .context("writing model.safetensors")?;
+    write_json(&dir.join("config.json"), config)
+}
+
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Creates `final_dir` atomically: `fill` writes into a temporary sibling, whose files are synced
+/// before it is renamed over any previous `final_dir`.
+pub fn write_dir_atomically(
+    final_dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let parent = final_dir
+        .parent()
+        .context("checkpoint directory has no parent")?;
+    let name = final_dir
+        .file_name()
+        .context("checkpoint directory has no name")?
+        .to_string_lossy();
+    let tmp = parent.join(format!(".{name}.tmp"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp)?;
+    }
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    fill(&tmp)?;
+    for entry in fs::read_dir(&tmp)? {
+        fs::File::open(entry?.path())?.sync_all()?;
+    }
+    if final_dir.exists() {
+        fs::remove_dir_all(final_dir)
+            .with_context(|| format!("replacing {}", final_dir.display()))?;
+    }
+    fs::rename(&tmp, final_dir)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
+    fs::File::open(parent)?.sync_all()?;
+    Ok(())
+}
+
+pub fn checkpoint_dir(output_dir: &Path, step: u64) -> PathBuf {
+    output_dir.join(format!("checkpoint-{step}"))
+}
+
+/// Steps of the checkpoints in `output_dir`, oldest first.
+pub fn checkpoint_steps(output_dir: &Path) -> Result<Vec<u64>> {
+    let mut steps = Vec::new();
+    for entry in fs::read_dir(output_dir)? {
+        let name = entry?.file_name();
+        if let Some(step) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("checkpoint-"))
+            .and_then(|s| s.parse().ok())
+        {
+            steps.push(step);
+        }
+    }
+    steps.sort_unstable();
+    Ok(steps)
+}
+
+/// Deletes the oldest checkpoints beyond `limit`, never the one at `keep` (the best).
+pub fn rotate(output_dir: &Path, limit: usize, keep: Option<u64>) -> Result<()> {
+    let steps = checkpoint_steps(output_dir)?;
+    let mut excess = steps.len().saturating_sub(limit);
+    for step in steps {
+        if excess == 0 {
+            break;
+        }
+        if Some(step) == keep {
+            continue;
+        }
+        fs::remove_dir_all(checkpoint_dir(output_dir, step))?;
+        excess -= 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_newest_and_the_best() {
+        let dir = tempfile::tempdir().unwrap();
+        for step in [10, 20, 30, 40] {
+            write_dir_atomically(&checkpoint_dir(dir.path(), step), |d| {
+                Ok(fs::write(d.join("x"), "1")?)
+            })
+            .unwrap();
+        }
+        rotate(dir.path(), 2, Some(10)).unwrap();
+        assert_eq!(checkpoint_steps(dir.path()).unwrap(), [10, 40]);
+        assert!(!dir.path().join(".checkpoint-40.tmp").exists());
+    }
+}

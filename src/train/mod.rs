@@ -1,0 +1,14 @@
+//! Training: settings, the optimizer, events and decisions, checkpoints, metrics and the loop.
+
+pub mod checkpoint;
+pub mod events;
+pub mod metrics;
+pub mod optim;
+pub mod settings;
+pub mod state;
+pub mod trainer;
+
+pub use events::{Decision, Event, Metrics};
+pub use settings::Settings;
+pub use state::TrainerState;
+pub use trainer::{fit, FitResult, Hooks, TrainJob};

@@ -1,0 +1,149 @@
+//! AdamW, written out so its state can be checkpointed and every call is fallible (an OOM in the
+//! update is an `Err`, not a panic). The update is PyTorch's `torch.optim.AdamW` step for step.
+//! Like HF's Trainer, biases and layer-norm weights get no weight decay.
+
+use crate::model::t5::TorchResult;
+use tch::{nn::VarStore, Kind, Tensor};
+
+struct Param {
+    name: String,
+    value: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    decay: bool,
+}
+
+pub struct AdamW {
+    params: Vec<Param>,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    /// Updates applied so far (PyTorch's per-parameter `step`, shared since all update together).
+    pub step: i64,
+}
+
+/// HF's `get_decay_parameter_names`: everything but biases and layer norms.
+pub fn decays(name: &str) -> bool {
+    !(name.contains("bias") || name.contains("layer_norm"))
+}
+
+impl AdamW {
+    pub fn new(vs: &VarStore, beta1: f64, beta2: f64, eps: f64) -> AdamW {
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let params = named
+            .into_iter()
+            .map(|(name, value)| Param {
+                decay: decays(&name),
+                exp_avg: value.zeros_like(),
+                exp_avg_sq: value.zeros_like(),
+                name,
+                value,
+            })
+            .collect();
+        AdamW {
+            params,
+            beta1,
+            beta2,
+            eps,
+            step: 0,
+        }
+    }
+
+    pub fn zero_grad(&self) -> TorchResult<()> {
+        for p in &self.params {
+            let mut grad = p.value.f_grad()?;
+            if grad.defined() {
+                let _ = grad.f_zero_()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The global L2 norm of all gradients; scales them down to `max_norm` when above it
+    /// (`max_norm` 0 only measures). Returns the norm before clipping.
+    pub fn clip_grad_norm(&self, max_norm: f64) -> TorchResult<f64> {
+        let _no_grad = tch::no_grad_guard();
+        let grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|p| p.value.f_grad())
+            .collect::<TorchResult<_>>()?;
+        let norms: Vec<Tensor> = grads
+            .iter()
+            .filter(|g| g.defined())
+            .map(|g| g.f_norm_scalaropt_dim(2, [0i64; 0].as_slice(), false))
+            .collect::<TorchResult<_>>()?;
+        if norms.is_empty() {
+            return Ok(0.0);
+        }
+        let total = Tensor::f_stack(&norms, 0)?.f_norm()?.f_double_value(&[])?;
+        if max_norm > 0.0 && total.is_finite() {
+            let coef = (max_norm / (total + 1e-6)).min(1.0);
+            if coef < 1.0 {
+                for mut g in grads.into_iter().filter(|g| g.defined()) {
+                    let _ = g.f_mul_scalar_(coef)?;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    pub fn step(&mut self, lr: f64, weight_decay: f64) -> TorchResult<()> {
+        let _no_grad = tch::no_grad_guard();
+        self.step += 1;
+        let bias_correction1 = 1.0 - self.beta1.powi(self.step as i32);
+        let bias_correction2_sqrt = (1.0 - self.beta2.powi(self.step as i32)).sqrt();
+        let step_size = lr / bias_correction1;
+        for p in &mut self.params {
+            let grad = p.value.f_grad()?;
+            if !grad.defined() {
+                continue;
+            }
+            if p.decay && weight_decay > 0.0 {
+                let _ = p.value.f_mul_scalar_(1.0 - lr * weight_decay)?;
+            }
+            let _ = p.exp_avg.f_lerp_(&grad, 1.0 - self.beta1)?;
+            let _ = p.exp_avg_sq.f_mul_scalar_(self.beta2)?;
+            let _ = p
+                .exp_avg_sq
+                .f_addcmul_(&grad, &grad.f_mul_scalar(1.0 - self.beta2)?)?;
+            let denom = p
+                .exp_avg_sq
+                .f_sqrt()?
+                .f_div_scalar(bias_correction2_sqrt)?
+                .f_add_scalar(self.eps)?;
+            let _ = p
+                .value
+                .f_addcdiv_(&p.exp_avg.f_mul_scalar(-step_size)?, &denom)?;
+        }
+        Ok(())
+    }
+
+    /// Moment tensors by parameter name, for checkpoints.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        self.params
+            .iter()
+            .flat_map(|p| {
+                [
+                    (format!("{}.exp_avg", p.name), p.exp_avg.shallow_clone()),
+                    (
+                        format!("{}.exp_avg_sq", p.name),
+                        p.exp_avg_sq.shallow_clone(),
+                    ),
+                ]
+            })
+            .collect()
+    }
+
+    pub fn parameter_count(&self) -> i64 {
+        self.params.iter().map(|p| p.value.numel() as i64).sum()
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.params
+            .first()
+            .map(|p| p.value.kind())
+            .unwrap_or(Kind::Float)
+    }
+}

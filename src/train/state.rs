@@ -1,0 +1,32 @@
+//! The trainer's state: what handlers see as a snapshot and what `trainer_state.json` keeps.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Best {
+    pub metric: String,
+    pub value: f64,
+    pub step: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Fractional epochs completed.
+    pub epoch: f64,
+    pub global_step: u64,
+    pub max_steps: u64,
+    pub samples_seen: u64,
+    pub tokens_seen: u64,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub grad_accum: usize,
+    pub weight_decay: f64,
+    /// Loss of the last optimizer step.
+    pub loss: Option<f64>,
+    /// Mean loss since the previous log event.
+    pub train_loss: Option<f64>,
+    pub grad_norm: Option<f64>,
+    pub best: Option<Best>,
+    pub elapsed_seconds: f64,
+    pub stop_reason: Option<String>,
+}
