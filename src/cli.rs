@@ -8,11 +8,7 @@ use std::path::PathBuf;
 use tch::Device;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "ftlua",
-    version,
-    about = "Fine-tune seq2seq and QA models with training policies written in Lua"
-)]
+#[command(name = "ftlua", version, about = "Fine-tune seq2seq and QA models with training policies written in Lua")]
 pub struct Cli {
     /// Print less (-q: warnings and errors only).
     #[arg(short, long, global = true)]
@@ -46,6 +42,10 @@ pub struct RunArgs {
     /// Default: runs/<script name>.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Continue from the newest checkpoint in the output directory (same as `--set resume=latest`);
+    /// weights, optimizer, schedule, data position and callback state are restored.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -69,28 +69,21 @@ impl DeviceArg {
 }
 
 pub fn parse_override(text: &str) -> Result<(String, Value)> {
-    let (key, value) = text
-        .split_once('=')
-        .with_context(|| format!("--set {text}: expected KEY=VALUE"))?;
+    let (key, value) = text.split_once('=').with_context(|| format!("--set {text}: expected KEY=VALUE"))?;
     let key = key.trim();
     canonical_key(key).with_context(|| format!("--set {text}"))?;
     Ok((key.to_owned(), Value::parse(value.trim())))
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    let overrides = args
-        .overrides
-        .iter()
-        .map(|o| parse_override(o))
-        .collect::<Result<Vec<_>>>()?;
+    let mut overrides = args.overrides.iter().map(|o| parse_override(o)).collect::<Result<Vec<_>>>()?;
+    if args.resume {
+        overrides.push(("resume".into(), Value::Text("latest".into())));
+    }
     if !args.script.is_file() {
         bail!("script not found: {}", args.script.display());
     }
-    let stem = args
-        .script
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run".into());
+    let stem = args.script.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
     let options = RunOptions {
         overrides,
         device: args.device.resolve()?,

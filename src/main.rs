@@ -12,10 +12,7 @@ fn main() -> ExitCode {
         (false, _) => "trace",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FTLUA_LOG")
-                .unwrap_or_else(|_| level.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FTLUA_LOG").unwrap_or_else(|_| level.into()))
         .with_target(false)
         .without_time()
         .with_ansi(std::io::stderr().is_terminal())

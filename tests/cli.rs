@@ -8,19 +8,11 @@ fn repo() -> PathBuf {
 }
 
 fn ftlua(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ftlua"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("running ftlua")
+    Command::new(env!("CARGO_BIN_EXE_ftlua")).args(args).current_dir(cwd).output().expect("running ftlua")
 }
 
 fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 fn write_script(dir: &Path, name: &str, source: &str) -> PathBuf {
@@ -34,28 +26,17 @@ fn run_help_explains_each_flag() {
     let out = ftlua(&["run", "--help"], &repo());
     let help = text(&out);
     assert!(out.status.success(), "{help}");
-    for flag in [
-        "--set <KEY=VALUE>",
-        "--device <DEVICE>",
-        "--output-dir <DIR>",
-        "learning_rate=3e-4",
-    ] {
+    for flag in ["--set <KEY=VALUE>", "--device <DEVICE>", "--output-dir <DIR>", "learning_rate=3e-4"] {
         assert!(help.contains(flag), "help lacks {flag}: {help}");
     }
 }
 
 #[test]
 fn unknown_set_key_is_refused_with_a_suggestion() {
-    let out = ftlua(
-        &["run", "scripts/adaptive.lua", "--set", "learnig_rate=1e-3"],
-        &repo(),
-    );
+    let out = ftlua(&["run", "scripts/adaptive.lua", "--set", "learnig_rate=1e-3"], &repo());
     let message = text(&out);
     assert!(!out.status.success());
-    assert!(
-        message.contains("unknown setting `learnig_rate` (did you mean `learning_rate`?)"),
-        "{message}"
-    );
+    assert!(message.contains("unknown setting `learnig_rate` (did you mean `learning_rate`?)"), "{message}");
 }
 
 #[test]
@@ -63,11 +44,7 @@ fn lua_errors_name_file_and_line_with_a_traceback() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("syntax.lua", "local x = \nlocal = 3\n", "syntax.lua:2:"),
-        (
-            "runtime.lua",
-            "local function f()\n  error('boom')\nend\nf()\n",
-            "runtime.lua:2: boom",
-        ),
+        ("runtime.lua", "local function f()\n  error('boom')\nend\nf()\n", "runtime.lua:2: boom"),
         (
             "badkey.lua",
             "local ft = require 'ftlua'\nft.trainer { batch_sise = 3 }\n",
@@ -94,11 +71,7 @@ fn stdlib_is_embedded_and_overridable_through_package_path() {
         "local s = require 'ftlua.schedule'\nprint('linear' , s.linear()(50, 100, 0))\n",
     );
     let out = ftlua(&["run", "use.lua"], dir.path());
-    assert!(
-        text(&out).contains("linear\t0.5"),
-        "embedded stdlib: {}",
-        text(&out)
-    );
+    assert!(text(&out).contains("linear\t0.5"), "embedded stdlib: {}", text(&out));
 
     std::fs::create_dir_all(dir.path().join("stdlib/ftlua")).unwrap();
     std::fs::write(
@@ -107,11 +80,7 @@ fn stdlib_is_embedded_and_overridable_through_package_path() {
     )
     .unwrap();
     let out = ftlua(&["run", "use.lua"], dir.path());
-    assert!(
-        text(&out).contains("linear\t42"),
-        "project stdlib should win: {}",
-        text(&out)
-    );
+    assert!(text(&out).contains("linear\t42"), "project stdlib should win: {}", text(&out));
 }
 
 #[test]
@@ -119,22 +88,12 @@ fn callback_stops_training_and_the_run_records_why() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
     let out = ftlua(
-        &[
-            "run",
-            "tests/scripts/stop_early.lua",
-            "--device",
-            "cpu",
-            "--output-dir",
-            out_dir.to_str().unwrap(),
-        ],
+        &["run", "tests/scripts/stop_early.lua", "--device", "cpu", "--output-dir", out_dir.to_str().unwrap()],
         &repo(),
     );
     let message = text(&out);
     assert!(out.status.success(), "{message}");
-    assert!(
-        message.contains("stopped at step 3: test callback: enough at step 3"),
-        "{message}"
-    );
+    assert!(message.contains("stopped at step 3: test callback: enough at step 3"), "{message}");
     let log = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
     let stop: serde_json::Value = log
         .lines()
@@ -143,11 +102,10 @@ fn callback_stops_training_and_the_run_records_why() {
         .expect("a stop record");
     assert_eq!(stop["step"], 3);
     assert_eq!(stop["reason"], "test callback: enough at step 3");
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join("checkpoint-3/trainer_state.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(state["stop_reason"], "test callback: enough at step 3");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("checkpoint-3/trainer_state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["state"]["stop_reason"], "test callback: enough at step 3");
 }
 
 #[test]
@@ -155,83 +113,81 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
     let out = ftlua(
-        &[
-            "run",
-            "tests/scripts/learns.lua",
-            "--device",
-            "cpu",
-            "--output-dir",
-            out_dir.to_str().unwrap(),
-        ],
+        &["run", "tests/scripts/learns.lua", "--device", "cpu", "--output-dir", out_dir.to_str().unwrap()],
         &repo(),
     );
     let message = text(&out);
     assert!(out.status.success(), "{message}");
-    let line = message
-        .lines()
-        .find(|l| l.starts_with("first_loss="))
-        .expect("summary line");
+    let line = message.lines().find(|l| l.starts_with("first_loss=")).expect("summary line");
     let field = |name: &str| -> f64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap()
-            .parse()
-            .unwrap()
+        line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
     };
-    assert!(
-        field("last_loss") < 0.8 * field("first_loss"),
-        "loss did not fall: {line}"
-    );
+    assert!(field("last_loss") < 0.8 * field("first_loss"), "loss did not fall: {line}");
     // Checkpoints at 20 and 40 with a limit of 1: only the newest stays, unless 20 was the best.
     for step in [40] {
         let checkpoint = out_dir.join(format!("checkpoint-{step}"));
-        for file in [
-            "model.safetensors",
-            "config.json",
-            "optimizer.safetensors",
-            "trainer_state.json",
-        ] {
-            assert!(
-                checkpoint.join(file).is_file(),
-                "{} missing",
-                checkpoint.join(file).display()
-            );
+        for file in ["model.safetensors", "config.json", "optimizer.safetensors", "trainer_state.json"] {
+            assert!(checkpoint.join(file).is_file(), "{} missing", checkpoint.join(file).display());
         }
     }
     let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("best/config.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("best/config.json")).unwrap()).unwrap();
     assert_eq!(config["architectures"][0], "T5ForConditionalGeneration");
     let weights = std::fs::read(out_dir.join("best/model.safetensors")).unwrap();
-    let names = safetensors::SafeTensors::deserialize(&weights)
-        .unwrap()
-        .names()
-        .into_iter()
-        .cloned()
-        .collect::<Vec<_>>();
+    let names: Vec<String> =
+        safetensors::SafeTensors::deserialize(&weights).unwrap().names().into_iter().map(str::to_string).collect();
     for name in [
         "shared.weight",
         "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
         "decoder.block.1.layer.2.DenseReluDense.wo.weight",
         "decoder.final_layer_norm.weight",
     ] {
-        assert!(
-            names.iter().any(|n| n == name),
-            "{name} missing from {names:?}"
-        );
+        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
     }
     let records: Vec<serde_json::Value> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let evals: Vec<u64> = records
-        .iter()
-        .filter(|r| r["event"] == "eval")
-        .map(|r| r["step"].as_u64().unwrap())
-        .collect();
+    let evals: Vec<u64> =
+        records.iter().filter(|r| r["event"] == "eval").map(|r| r["step"].as_u64().unwrap()).collect();
     assert_eq!(evals, [20, 40]);
-    assert!(records
-        .iter()
-        .all(|r| r["event"] != "log" || r["loss"].as_f64().unwrap().is_finite()));
+    assert!(records.iter().all(|r| r["event"] != "log" || r["loss"].as_f64().unwrap().is_finite()));
+}
+
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ftlua"));
+    command.args(args).current_dir(repo()).env_remove("STOP_AT");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("running ftlua")
+}
+
+#[test]
+fn stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (straight, resumed) = (dir.path().join("straight"), dir.path().join("resumed"));
+    let script = "tests/scripts/resume.lua";
+    let out = run_with_env(&["run", script, "--device", "cpu", "--output-dir", straight.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("steps=8 counter=8"), "{}", text(&out));
+
+    let out = run_with_env(
+        &["run", script, "--device", "cpu", "--output-dir", resumed.to_str().unwrap()],
+        &[("STOP_AT", "3")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("steps=3 counter=3"), "{}", text(&out));
+    let out =
+        run_with_env(&["run", script, "--device", "cpu", "--output-dir", resumed.to_str().unwrap(), "--resume"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("resumed from"), "{}", text(&out));
+    assert!(text(&out).contains("steps=8 counter=8"), "callback state must survive: {}", text(&out));
+
+    for file in ["model.safetensors", "optimizer.safetensors"] {
+        let a = std::fs::read(straight.join("checkpoint-8").join(file)).unwrap();
+        let b = std::fs::read(resumed.join("checkpoint-8").join(file)).unwrap();
+        assert!(a == b, "{file} differs between the uninterrupted and the resumed run");
+    }
 }

@@ -14,28 +14,13 @@ fn lua_specs_pass() {
     assert!(!specs.is_empty(), "no spec files found");
     let mut failures = Vec::new();
     for spec in &specs {
-        let out = Command::new(env!("CARGO_BIN_EXE_ftlua"))
-            .arg("run")
-            .arg(spec)
-            .current_dir(root)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new(env!("CARGO_BIN_EXE_ftlua")).arg("run").arg(spec).current_dir(root).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if out.status.success() {
             println!("{}", text.trim());
         } else {
             failures.push(format!("{}:\n{text}", spec.display()));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} spec files failed:\n{}",
-        failures.len(),
-        specs.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} spec files failed:\n{}", failures.len(), specs.len(), failures.join("\n"));
 }

@@ -23,9 +23,7 @@ pub struct Batch {
 /// same (seed, epoch), so a resumed run sees the samples a continuous one would.
 pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-        seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    ));
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
     order
 }
 
@@ -45,15 +43,9 @@ pub fn collate(samples: &[&Encoded], device: Device) -> Batch {
     }
     let shape = |len: usize| [samples.len() as i64, len as i64];
     Batch {
-        input_ids: Tensor::from_slice(&input_ids)
-            .view(shape(source_len))
-            .to_device(device),
-        attention_mask: Tensor::from_slice(&mask)
-            .view(shape(source_len))
-            .to_device(device),
-        labels: Tensor::from_slice(&labels)
-            .view(shape(target_len))
-            .to_device(device),
+        input_ids: Tensor::from_slice(&input_ids).view(shape(source_len)).to_device(device),
+        attention_mask: Tensor::from_slice(&mask).view(shape(source_len)).to_device(device),
+        labels: Tensor::from_slice(&labels).view(shape(target_len)).to_device(device),
         samples: samples.len(),
         source_tokens: samples.iter().map(|s| s.source.len()).sum(),
         target_tokens: samples.iter().map(|s| s.target.len()).sum(),
@@ -66,27 +58,12 @@ mod tests {
 
     #[test]
     fn pads_to_longest_and_masks_labels() {
-        let a = Encoded {
-            source: vec![10, 11, 1],
-            target: vec![20, 1],
-        };
-        let b = Encoded {
-            source: vec![12, 1],
-            target: vec![21, 22, 1],
-        };
+        let a = Encoded { source: vec![10, 11, 1], target: vec![20, 1] };
+        let b = Encoded { source: vec![12, 1], target: vec![21, 22, 1] };
         let batch = collate(&[&a, &b], Device::Cpu);
-        assert_eq!(
-            Vec::<i64>::try_from(batch.input_ids.view(-1)).unwrap(),
-            [10, 11, 1, 12, 1, 0]
-        );
-        assert_eq!(
-            Vec::<i64>::try_from(batch.attention_mask.view(-1)).unwrap(),
-            [1, 1, 1, 1, 1, 0]
-        );
-        assert_eq!(
-            Vec::<i64>::try_from(batch.labels.view(-1)).unwrap(),
-            [20, 1, IGNORE_INDEX, 21, 22, 1]
-        );
+        assert_eq!(Vec::<i64>::try_from(batch.input_ids.view(-1)).unwrap(), [10, 11, 1, 12, 1, 0]);
+        assert_eq!(Vec::<i64>::try_from(batch.attention_mask.view(-1)).unwrap(), [1, 1, 1, 1, 1, 0]);
+        assert_eq!(Vec::<i64>::try_from(batch.labels.view(-1)).unwrap(), [20, 1, IGNORE_INDEX, 21, 22, 1]);
         assert_eq!(batch.target_tokens, 5);
     }
 

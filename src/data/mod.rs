@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use qa::{load_jsonl, FieldNames, QaSample};
+pub use qa::{load_jsonl, write_jsonl, FieldNames, QaSample};
 pub use tokenizer::ByteTokenizer;
 
 /// How samples become token ids.
@@ -48,10 +48,7 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn new(samples: Vec<QaSample>, options: EncodeOptions) -> Self {
-        Dataset {
-            samples: Arc::new(samples),
-            options,
-        }
+        Dataset { samples: Arc::new(samples), options }
     }
 
     pub fn len(&self) -> usize {
@@ -63,10 +60,7 @@ impl Dataset {
     }
 
     pub fn prompt(&self, sample: &QaSample) -> String {
-        self.options
-            .template
-            .replace("{question}", &sample.question)
-            .replace("{context}", &sample.context)
+        self.options.template.replace("{question}", &sample.question).replace("{context}", &sample.context)
     }
 
     pub fn encode_all(&self) -> Vec<Encoded> {
@@ -92,17 +86,10 @@ impl Dataset {
         let eval_target = (self.len() as f64 * eval_fraction).round() as usize;
         let (mut train, mut eval) = (Vec::new(), Vec::new());
         for group in groups {
-            let side = if eval.len() < eval_target {
-                &mut eval
-            } else {
-                &mut train
-            };
+            let side = if eval.len() < eval_target { &mut eval } else { &mut train };
             side.extend(group.into_iter().map(|i| self.samples[i].clone()));
         }
-        (
-            Dataset::new(train, self.options.clone()),
-            Dataset::new(eval, self.options.clone()),
-        )
+        (Dataset::new(train, self.options.clone()), Dataset::new(eval, self.options.clone()))
     }
 }
 
@@ -111,28 +98,19 @@ mod tests {
     use super::*;
 
     fn sample(context: &str, q: usize) -> QaSample {
-        QaSample {
-            question: format!("q{q}"),
-            context: context.into(),
-            answer: "a".into(),
-        }
+        QaSample { question: format!("q{q}"), context: context.into(), answer: "a".into() }
     }
 
     #[test]
     fn split_keeps_documents_whole_and_is_seeded() {
-        let samples: Vec<QaSample> = (0..50)
-            .flat_map(|doc| (0..4).map(move |q| sample(&format!("doc{doc}"), q)))
-            .collect();
+        let samples: Vec<QaSample> =
+            (0..50).flat_map(|doc| (0..4).map(move |q| sample(&format!("doc{doc}"), q))).collect();
         let data = Dataset::new(samples, EncodeOptions::default());
         let (train, eval) = data.split(0.1, 7);
         assert_eq!(train.len() + eval.len(), 200);
         assert_eq!(eval.len(), 20);
         for s in eval.samples.iter() {
-            assert!(
-                train.samples.iter().all(|t| t.context != s.context),
-                "{} on both sides",
-                s.context
-            );
+            assert!(train.samples.iter().all(|t| t.context != s.context), "{} on both sides", s.context);
         }
         let (_, again) = data.split(0.1, 7);
         assert_eq!(again.samples, eval.samples);

@@ -22,20 +22,14 @@ impl ByteTokenizer {
         let mut ids = Vec::with_capacity(keep + 1);
         ids.extend(bytes[..keep].iter().map(|&b| b as i64 + OFFSET));
         ids.push(EOS);
-        Encoding {
-            ids,
-            truncated: keep < bytes.len(),
-        }
+        Encoding { ids, truncated: keep < bytes.len() }
     }
 
     /// Decodes ids back to text, skipping special ids; invalid UTF-8 (a cut multi-byte
     /// character) is replaced rather than failing.
     pub fn decode(&self, ids: &[i64]) -> String {
-        let bytes: Vec<u8> = ids
-            .iter()
-            .filter(|&&id| (OFFSET..OFFSET + 256).contains(&id))
-            .map(|&id| (id - OFFSET) as u8)
-            .collect();
+        let bytes: Vec<u8> =
+            ids.iter().filter(|&&id| (OFFSET..OFFSET + 256).contains(&id)).map(|&id| (id - OFFSET) as u8).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }

@@ -10,10 +10,9 @@ impl FromLua for LuaDataset {
     fn from_lua(value: Value, _: &Lua) -> mlua::Result<Self> {
         match value {
             Value::UserData(ud) => Ok(ud.borrow::<LuaDataset>()?.clone()),
-            other => Err(mlua::Error::runtime(format!(
-                "expected a dataset (from ft.data.qa), got {}",
-                other.type_name()
-            ))),
+            other => {
+                Err(mlua::Error::runtime(format!("expected a dataset (from ft.data.qa), got {}", other.type_name())))
+            }
         }
     }
 }
@@ -31,19 +30,18 @@ impl UserData for LuaDataset {
                 None => (0.1, 42),
             };
             if !(0.0..1.0).contains(&fraction) {
-                return Err(mlua::Error::runtime(format!(
-                    "split: eval_fraction must be in [0, 1), got {fraction}"
-                )));
+                return Err(mlua::Error::runtime(format!("split: eval_fraction must be in [0, 1), got {fraction}")));
             }
             let (train, eval) = this.0.split(fraction, seed);
             Ok((LuaDataset(train), LuaDataset(eval)))
         });
+        methods.add_method("write_jsonl", |_, this, path: String| {
+            crate::data::write_jsonl(path.as_ref(), &this.0.samples)
+                .map_err(|e| mlua::Error::runtime(format!("write_jsonl: {e:#}")))
+        });
         methods.add_method("sample", |lua, this, index: usize| {
             let sample = this.0.samples.get(index.wrapping_sub(1)).ok_or_else(|| {
-                mlua::Error::runtime(format!(
-                    "sample: index {index} out of range 1..{}",
-                    this.0.len()
-                ))
+                mlua::Error::runtime(format!("sample: index {index} out of range 1..{}", this.0.len()))
             })?;
             let t = lua.create_table()?;
             t.set("question", sample.question.as_str())?;
@@ -73,19 +71,13 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
                     options.template = t;
                 }
                 if let Some(f) = opts.get::<Option<Table>>("fields")? {
-                    fields.question = f
-                        .get::<Option<String>>("question")?
-                        .unwrap_or(fields.question);
-                    fields.context = f
-                        .get::<Option<String>>("context")?
-                        .unwrap_or(fields.context);
+                    fields.question = f.get::<Option<String>>("question")?.unwrap_or(fields.question);
+                    fields.context = f.get::<Option<String>>("context")?.unwrap_or(fields.context);
                     fields.answer = f.get::<Option<String>>("answer")?.unwrap_or(fields.answer);
                 }
             }
             if options.max_source_len < 2 || options.max_target_len < 2 {
-                return Err(mlua::Error::runtime(
-                    "ft.data.qa: max_source_len and max_target_len must be at least 2",
-                ));
+                return Err(mlua::Error::runtime("ft.data.qa: max_source_len and max_target_len must be at least 2"));
             }
             let samples = load_jsonl(path.as_ref(), &fields).map_err(mlua::Error::external)?;
             Ok(LuaDataset(Dataset::new(samples, options)))

@@ -58,8 +58,7 @@ fn native_module(lua: &Lua) -> mlua::Result<Table> {
 
 /// Runs a script file; its chunk is named after its path so errors say `path:line:`.
 pub fn run_file(lua: &Lua, path: &Path) -> Result<()> {
-    let source =
-        std::fs::read(path).with_context(|| format!("cannot read script {}", path.display()))?;
+    let source = std::fs::read(path).with_context(|| format!("cannot read script {}", path.display()))?;
     lua.load(source)
         .set_name(format!("@{}", path.display()))
         .exec()

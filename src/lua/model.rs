@@ -10,10 +10,9 @@ impl FromLua for LuaModel {
     fn from_lua(value: Value, _: &Lua) -> mlua::Result<Self> {
         match value {
             Value::UserData(ud) => Ok(ud.borrow::<LuaModel>()?.clone()),
-            other => Err(mlua::Error::runtime(format!(
-                "expected a model (from ft.model.t5), got {}",
-                other.type_name()
-            ))),
+            other => {
+                Err(mlua::Error::runtime(format!("expected a model (from ft.model.t5), got {}", other.type_name())))
+            }
         }
     }
 }
@@ -32,21 +31,11 @@ impl UserData for LuaModel {
 /// Parameters of a T5 with this config, counted without allocating it.
 pub fn parameter_count(c: &T5Config) -> i64 {
     let attention = 4 * c.d_model * c.inner_dim();
-    let ff = c.d_model
-        * c.d_ff
-        * if c.feed_forward_proj == "gated-gelu" {
-            3
-        } else {
-            2
-        };
+    let ff = c.d_model * c.d_ff * if c.feed_forward_proj == "gated-gelu" { 3 } else { 2 };
     let encoder = c.num_layers * (attention + ff + 2 * c.d_model) + c.d_model;
     let decoder = c.decoder_layers() * (2 * attention + ff + 3 * c.d_model) + c.d_model;
     let bias = 2 * c.relative_attention_num_buckets * c.num_heads;
-    let head = if c.tie_word_embeddings {
-        0
-    } else {
-        c.vocab_size * c.d_model
-    };
+    let head = if c.tie_word_embeddings { 0 } else { c.vocab_size * c.d_model };
     c.vocab_size * c.d_model + encoder + decoder + bias + head
 }
 
@@ -59,9 +48,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
                 Some(t) => t,
                 None => lua.create_table()?,
             };
-            let preset: String = opts
-                .get::<Option<String>>("preset")?
-                .unwrap_or_else(|| "tiny".into());
+            let preset: String = opts.get::<Option<String>>("preset")?.unwrap_or_else(|| "tiny".into());
             let mut config = T5Config::preset(&preset).map_err(mlua::Error::external)?;
             // Any other field overrides the preset's config value of the same name.
             let mut json = serde_json::to_value(&config).map_err(mlua::Error::external)?;
@@ -71,14 +58,11 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
                     continue;
                 }
                 if json.get(&key).is_none() {
-                    return Err(mlua::Error::runtime(format!(
-                        "ft.model.t5: unknown config field `{key}`"
-                    )));
+                    return Err(mlua::Error::runtime(format!("ft.model.t5: unknown config field `{key}`")));
                 }
                 json[&key] = lua.from_value(value)?;
             }
-            config = serde_json::from_value(json)
-                .map_err(|e| mlua::Error::runtime(format!("ft.model.t5: {e}")))?;
+            config = serde_json::from_value(json).map_err(|e| mlua::Error::runtime(format!("ft.model.t5: {e}")))?;
             config.validate().map_err(mlua::Error::external)?;
             Ok(LuaModel(config))
         })?,

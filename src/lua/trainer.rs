@@ -41,7 +41,9 @@ pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
         }
         if key == "best" {
             let Value::Table(best) = value else {
-                return Err(mlua::Error::runtime("ft.trainer: `best` must be a table {metric = ..., greater_is_better = ..., load_at_end = ...}"));
+                return Err(mlua::Error::runtime(
+                    "ft.trainer: `best` must be a table {metric = ..., greater_is_better = ..., load_at_end = ...}",
+                ));
             };
             for pair in best.pairs::<String, Value>() {
                 let (k, v) = pair?;
@@ -51,10 +53,7 @@ pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
         }
         insert_setting(&mut values, key, value)?;
     }
-    let options = lua
-        .app_data_ref::<RunOptions>()
-        .expect("run options installed")
-        .clone();
+    let options = lua.app_data_ref::<RunOptions>().expect("run options installed").clone();
     for (key, value) in &options.overrides {
         values.insert(key.clone(), value.clone());
     }
@@ -64,14 +63,12 @@ pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
     }
     Settings::from_values(&values).map_err(|e| mlua::Error::runtime(format!("ft.trainer: {e}")))?;
 
-    let model = spec.get::<Option<LuaModel>>("model")?.ok_or_else(|| {
-        mlua::Error::runtime(
-            "ft.trainer: `model` is required (e.g. ft.model.t5{preset = \"tiny\"})",
-        )
-    })?;
-    let train = spec.get::<Option<LuaDataset>>("train")?.ok_or_else(|| {
-        mlua::Error::runtime("ft.trainer: `train` is required (a dataset from ft.data.qa)")
-    })?;
+    let model = spec
+        .get::<Option<LuaModel>>("model")?
+        .ok_or_else(|| mlua::Error::runtime("ft.trainer: `model` is required (e.g. ft.model.t5{preset = \"tiny\"})"))?;
+    let train = spec
+        .get::<Option<LuaDataset>>("train")?
+        .ok_or_else(|| mlua::Error::runtime("ft.trainer: `train` is required (a dataset from ft.data.qa)"))?;
     let mut trainer = LuaTrainer {
         values,
         model,
@@ -88,11 +85,7 @@ pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
     Ok(trainer)
 }
 
-fn insert_setting(
-    values: &mut BTreeMap<String, SettingValue>,
-    key: String,
-    value: Value,
-) -> mlua::Result<()> {
+fn insert_setting(values: &mut BTreeMap<String, SettingValue>, key: String, value: Value) -> mlua::Result<()> {
     canonical_key(&key).map_err(|e| mlua::Error::runtime(format!("ft.trainer: {e}")))?;
     let value = match value {
         Value::Integer(i) => SettingValue::Number(i as f64),
@@ -100,10 +93,7 @@ fn insert_setting(
         Value::Boolean(b) => SettingValue::Bool(b),
         Value::String(s) => SettingValue::Text(s.to_str()?.to_owned()),
         other => {
-            return Err(mlua::Error::runtime(format!(
-                "ft.trainer: setting `{key}` cannot be a {}",
-                other.type_name()
-            )))
+            return Err(mlua::Error::runtime(format!("ft.trainer: setting `{key}` cannot be a {}", other.type_name())))
         }
     };
     values.insert(key, value);
@@ -113,25 +103,21 @@ fn insert_setting(
 impl LuaTrainer {
     /// Registers every `on_<event>` method of a callback table.
     fn add_callback(&mut self, callback: Table, position: usize) -> mlua::Result<()> {
-        let name = callback
-            .get::<Option<String>>("name")?
-            .unwrap_or_else(|| format!("callback #{position}"));
+        let mut name = callback.get::<Option<String>>("name")?.unwrap_or_else(|| format!("callback #{position}"));
+        if self.handlers.iter().any(|h| h.source == name) {
+            name = format!("{name} #{position}");
+        }
         let mut found = false;
         for event in Event::ALL {
-            if let Some(function) =
-                callback.get::<Option<Function>>(format!("on_{}", event.name()))?
-            {
-                self.handlers.push(Handler {
-                    event,
-                    function,
-                    receiver: Some(callback.clone()),
-                    source: name.clone(),
-                });
+            if let Some(function) = callback.get::<Option<Function>>(format!("on_{}", event.name()))? {
+                self.handlers.push(Handler { event, function, receiver: Some(callback.clone()), source: name.clone() });
                 found = true;
             }
         }
         if !found {
-            return Err(mlua::Error::runtime(format!("ft.trainer: {name} has no on_<event> method (events: train_begin, step_end, eval_end, ...)")));
+            return Err(mlua::Error::runtime(format!(
+                "ft.trainer: {name} has no on_<event> method (events: train_begin, step_end, eval_end, ...)"
+            )));
         }
         Ok(())
     }
@@ -140,29 +126,15 @@ impl LuaTrainer {
 impl UserData for LuaTrainer {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method_mut("on", |lua, this, (event, function): (String, Function)| {
-            let event = Event::from_name(&event)
-                .map_err(|e| mlua::Error::runtime(format!("run:on: {e}")))?;
-            let source =
-                caller_location(lua).unwrap_or_else(|| format!("run:on(\"{}\")", event.name()));
-            this.handlers.push(Handler {
-                event,
-                function,
-                receiver: None,
-                source,
-            });
+            let event = Event::from_name(&event).map_err(|e| mlua::Error::runtime(format!("run:on: {e}")))?;
+            let source = caller_location(lua).unwrap_or_else(|| format!("run:on(\"{}\")", event.name()));
+            this.handlers.push(Handler { event, function, receiver: None, source });
             Ok(())
         });
         methods.add_method("fit", |lua, this, ()| {
-            let job = this
-                .job(lua)
-                .map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
-            let mut hooks = LuaHooks {
-                lua,
-                handlers: &this.handlers,
-                schedule: this.schedule.as_ref(),
-            };
-            let result =
-                fit(&job, &mut hooks).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
+            let job = this.job(lua).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
+            let mut hooks = LuaHooks { lua, handlers: &this.handlers, schedule: this.schedule.as_ref() };
+            let result = fit(&job, &mut hooks).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
             let table = lua.create_table()?;
             table.set("state", lua.to_value(&result.state)?)?;
             table.set("metrics", lua.to_value(&result.metrics)?)?;
@@ -187,14 +159,8 @@ fn caller_location(lua: &Lua) -> Option<String> {
 impl LuaTrainer {
     fn job(&self, lua: &Lua) -> anyhow::Result<TrainJob> {
         let settings = Settings::from_values(&self.values)?;
-        let options = lua
-            .app_data_ref::<RunOptions>()
-            .expect("run options installed")
-            .clone();
-        let output_dir = settings
-            .output_dir
-            .clone()
-            .unwrap_or_else(|| options.default_output_dir.clone());
+        let options = lua.app_data_ref::<RunOptions>().expect("run options installed").clone();
+        let output_dir = settings.output_dir.clone().unwrap_or_else(|| options.default_output_dir.clone());
         let run_info = serde_json::json!({
             "settings": settings,
             "model": self.model.0,
@@ -204,10 +170,7 @@ impl LuaTrainer {
             "versions": {"ftlua": env!("CARGO_PKG_VERSION"), "libtorch": "2.11.0", "lua": "5.4"},
         });
         if self.schedule.is_none() {
-            tracing::info!(
-                "no schedule given: constant learning rate {}",
-                settings.learning_rate
-            );
+            tracing::info!("no schedule given: constant learning rate {}", settings.learning_rate);
         }
         Ok(TrainJob {
             settings,
@@ -227,53 +190,81 @@ struct LuaHooks<'a> {
     schedule: Option<&'a Function>,
 }
 
+fn lua_anyhow(e: mlua::Error) -> anyhow::Error {
+    anyhow!("{}", lua_error_text(&e))
+}
+
+impl LuaHooks<'_> {
+    /// Each callback table once, by its name (state is saved and restored under that name).
+    fn callbacks(&self) -> Vec<(String, Table)> {
+        let mut seen: Vec<(String, Table)> = Vec::new();
+        for handler in self.handlers {
+            if let Some(receiver) = &handler.receiver {
+                if !seen.iter().any(|(name, _)| *name == handler.source) {
+                    seen.push((handler.source.clone(), receiver.clone()));
+                }
+            }
+        }
+        seen
+    }
+}
+
 impl Hooks for LuaHooks<'_> {
     fn wants(&self, event: Event) -> bool {
         self.handlers.iter().any(|h| h.event == event)
     }
 
-    fn fire(
-        &mut self,
-        event: Event,
-        state: &TrainerState,
-        metrics: Option<&Metrics>,
-    ) -> anyhow::Result<Decision> {
-        let lua_err = |e: mlua::Error| anyhow!("{}", lua_error_text(&e));
-        let state = self.lua.to_value(state).map_err(lua_err)?;
+    fn fire(&mut self, event: Event, state: &TrainerState, metrics: Option<&Metrics>) -> anyhow::Result<Decision> {
+        let state = self.lua.to_value(state).map_err(lua_anyhow)?;
         let metrics = match metrics {
-            Some(m) => self.lua.to_value(m).map_err(lua_err)?,
+            Some(m) => self.lua.to_value(m).map_err(lua_anyhow)?,
             None => Value::Nil,
         };
         let mut decision = Decision::default();
         for handler in self.handlers.iter().filter(|h| h.event == event) {
             let returned: Value = match &handler.receiver {
-                Some(receiver) => {
-                    handler
-                        .function
-                        .call((receiver.clone(), state.clone(), metrics.clone()))
-                }
+                Some(receiver) => handler.function.call((receiver.clone(), state.clone(), metrics.clone())),
                 None => handler.function.call((state.clone(), metrics.clone())),
             }
-            .map_err(|e| {
-                anyhow!(
-                    "in {} ({}): {}",
-                    handler.source,
-                    event.name(),
-                    lua_error_text(&e)
-                )
-            })?;
-            let d = parse_decision(&returned, &handler.source).map_err(|e| {
-                anyhow!(
-                    "{} ({}): {}",
-                    handler.source,
-                    event.name(),
-                    lua_error_text(&e)
-                )
-            })?;
+            .map_err(|e| anyhow!("in {} ({}): {}", handler.source, event.name(), lua_error_text(&e)))?;
+            let d = parse_decision(&returned, &handler.source)
+                .map_err(|e| anyhow!("{} ({}): {}", handler.source, event.name(), lua_error_text(&e)))?;
             d.validate(&handler.source)?;
             decision.merge(d);
         }
         Ok(decision)
+    }
+
+    fn state_dict(&mut self) -> anyhow::Result<serde_json::Value> {
+        let mut states = serde_json::Map::new();
+        for (name, callback) in self.callbacks() {
+            if let Some(method) = callback.get::<Option<Function>>("state_dict").map_err(lua_anyhow)? {
+                let value: Value = method
+                    .call(callback.clone())
+                    .map_err(|e| anyhow!("{name}:state_dict(): {}", lua_error_text(&e)))?;
+                let json: serde_json::Value = self
+                    .lua
+                    .from_value(value)
+                    .map_err(|e| anyhow!("{name}:state_dict() must return plain data: {e}"))?;
+                states.insert(name, json);
+            }
+        }
+        Ok(serde_json::Value::Object(states))
+    }
+
+    fn load_state_dict(&mut self, state: &serde_json::Value) -> anyhow::Result<()> {
+        for (name, callback) in self.callbacks() {
+            let (Some(saved), Some(method)) =
+                (state.get(&name), callback.get::<Option<Function>>("load_state_dict").map_err(lua_anyhow)?)
+            else {
+                continue;
+            };
+            let value = self.lua.to_value(saved).map_err(lua_anyhow)?;
+            method
+                .call::<()>((callback.clone(), value))
+                .map_err(|e| anyhow!("{name}:load_state_dict(): {}", lua_error_text(&e)))?;
+        }
+        Ok(())
     }
 
     fn lr_factor(&mut self, step: u64, max_steps: u64, warmup_steps: u64) -> anyhow::Result<f64> {
@@ -284,24 +275,13 @@ impl Hooks for LuaHooks<'_> {
             .call((step, max_steps, warmup_steps))
             .map_err(|e| anyhow!("in the schedule: {}", lua_error_text(&e)))?;
         if !factor.is_finite() || factor < 0.0 {
-            anyhow::bail!(
-                "the schedule returned {factor} at step {step}: expected a finite multiplier ≥ 0"
-            );
+            anyhow::bail!("the schedule returned {factor} at step {step}: expected a finite multiplier ≥ 0");
         }
         Ok(factor)
     }
 }
 
-const DECISION_KEYS: &[&str] = &[
-    "stop",
-    "reason",
-    "save",
-    "eval",
-    "lr",
-    "batch_size",
-    "grad_accum",
-    "weight_decay",
-];
+const DECISION_KEYS: &[&str] = &["stop", "reason", "save", "eval", "lr", "batch_size", "grad_accum", "weight_decay"];
 
 fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
     let fail = |msg: String| Err(mlua::Error::runtime(msg));
@@ -319,28 +299,17 @@ fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
         let (key, _) = pair?;
         let name = key.to_string()?;
         if !DECISION_KEYS.contains(&name.as_str()) {
-            return fail(format!(
-                "returned unknown decision `{name}` (known: {})",
-                DECISION_KEYS.join(", ")
-            ));
+            return fail(format!("returned unknown decision `{name}` (known: {})", DECISION_KEYS.join(", ")));
         }
     }
-    let flag =
-        |key: &str| -> mlua::Result<bool> { Ok(table.get::<Option<bool>>(key)?.unwrap_or(false)) };
+    let flag = |key: &str| -> mlua::Result<bool> { Ok(table.get::<Option<bool>>(key)?.unwrap_or(false)) };
     let stop = match table.get::<Value>("stop")? {
         Value::Nil | Value::Boolean(false) => None,
-        Value::Boolean(true) => Some(
-            table
-                .get::<Option<String>>("reason")?
-                .unwrap_or_else(|| format!("stopped by {source}")),
-        ),
-        Value::String(s) => Some(s.to_str()?.to_owned()),
-        other => {
-            return fail(format!(
-                "`stop` must be true or a reason string, got a {}",
-                other.type_name()
-            ))
+        Value::Boolean(true) => {
+            Some(table.get::<Option<String>>("reason")?.unwrap_or_else(|| format!("stopped by {source}")))
         }
+        Value::String(s) => Some(s.to_str()?.to_owned()),
+        other => return fail(format!("`stop` must be true or a reason string, got a {}", other.type_name())),
     };
     Ok(Decision {
         stop,

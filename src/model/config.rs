@@ -113,10 +113,8 @@ impl T5Config {
     }
 
     pub fn load(path: &Path) -> Result<T5Config> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let config: T5Config =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: T5Config = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         config.validate()?;
         Ok(config)
     }
@@ -136,10 +134,7 @@ impl T5Config {
             }
         }
         if !(0.0..1.0).contains(&self.dropout_rate) {
-            bail!(
-                "T5 config: dropout_rate must be in [0, 1), got {}",
-                self.dropout_rate
-            );
+            bail!("T5 config: dropout_rate must be in [0, 1), got {}", self.dropout_rate);
         }
         self.feed_forward()?;
         Ok(())

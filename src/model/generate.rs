@@ -14,17 +14,12 @@ pub fn greedy(
     let batch = encoded.size()[0] as usize;
     let mut cache = model.start_decoding(encoded, attention_mask)?;
     let eos = model.config.eos_token_id;
-    let mut tokens = Tensor::f_full(
-        [batch as i64, 1],
-        model.config.decoder_start_token_id,
-        (Kind::Int64, encoded.device()),
-    )?;
+    let mut tokens =
+        Tensor::f_full([batch as i64, 1], model.config.decoder_start_token_id, (Kind::Int64, encoded.device()))?;
     let mut outputs = vec![Vec::new(); batch];
     let mut finished = vec![false; batch];
     for _ in 0..max_new_tokens {
-        let next = model
-            .decode_step(&tokens, &mut cache)?
-            .f_argmax(-1, false)?;
+        let next = model.decode_step(&tokens, &mut cache)?.f_argmax(-1, false)?;
         let next_ids = Vec::<i64>::try_from(&next)?;
         for ((output, done), &id) in outputs.iter_mut().zip(finished.iter_mut()).zip(&next_ids) {
             if *done {

@@ -2,8 +2,11 @@
 //! own files. Every directory is written aside and renamed into place, so a crash never leaves
 //! one that looks whole but is not.
 
+use super::optim::AdamW;
+use super::state::TrainerState;
 use crate::model::T5Config;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Tensor};
@@ -12,9 +15,68 @@ use tch::{nn::VarStore, Tensor};
 pub fn write_model(dir: &Path, vs: &VarStore, config: &T5Config) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    Tensor::write_safetensors(&named, dir.join("model.safetensors"))
-        .context("writing model.safetensors")?;
+    Tensor::write_safetensors(&named, dir.join("model.safetensors")).context("writing model.safetensors")?;
     write_json(&dir.join("config.json"), config)
+}
+
+/// Fills a checkpoint directory: weights and config (HF layout), optimizer moments, trainer
+/// state (which holds the data position and schedule position) and the callbacks' state.
+pub fn write_checkpoint(
+    dir: &Path,
+    vs: &VarStore,
+    config: &T5Config,
+    optimizer: &AdamW,
+    state: &TrainerState,
+    callbacks: &serde_json::Value,
+) -> Result<()> {
+    write_model(dir, vs, config)?;
+    Tensor::write_safetensors(&optimizer.state(), dir.join("optimizer.safetensors"))
+        .context("writing optimizer.safetensors")?;
+    write_json(
+        &dir.join("trainer_state.json"),
+        &serde_json::json!({"state": state, "optimizer_step": optimizer.step}),
+    )?;
+    write_json(&dir.join("callbacks.json"), callbacks)
+}
+
+/// What a checkpoint restores besides the weights, which [`load`] copies into the model.
+pub struct Loaded {
+    pub trainer: TrainerState,
+    pub optimizer: HashMap<String, Tensor>,
+    pub optimizer_step: i64,
+    pub callbacks: serde_json::Value,
+}
+
+/// Reads a checkpoint written by [`write_checkpoint`], checking that it belongs to this model.
+/// Only safetensors and JSON are read: loading never executes code.
+pub fn load(dir: &Path, vs: &VarStore, config: &T5Config) -> Result<Loaded> {
+    let context = || format!("checkpoint {}", dir.display());
+    let saved_config: T5Config = read_json(&dir.join("config.json")).with_context(context)?;
+    if &saved_config != config {
+        bail!("{}: its config.json describes another model than this run's", context());
+    }
+    {
+        let _no_grad = tch::no_grad_guard();
+        vs.read_safetensors(dir.join("model.safetensors"))
+            .with_context(|| format!("{}: model.safetensors", context()))?;
+    }
+    let optimizer = Tensor::read_safetensors(dir.join("optimizer.safetensors"))
+        .with_context(|| format!("{}: optimizer.safetensors", context()))?
+        .into_iter()
+        .collect();
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        state: TrainerState,
+        optimizer_step: i64,
+    }
+    let saved: Saved = read_json(&dir.join("trainer_state.json")).with_context(context)?;
+    let callbacks = read_json(&dir.join("callbacks.json")).with_context(context)?;
+    Ok(Loaded { trainer: saved.state, optimizer, optimizer_step: saved.optimizer_step, callbacks })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -24,17 +86,9 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Creates `final_dir` atomically: `fill` writes into a temporary sibling, whose files are synced
 /// before it is renamed over any previous `final_dir`.
-pub fn write_dir_atomically(
-    final_dir: &Path,
-    fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let parent = final_dir
-        .parent()
-        .context("checkpoint directory has no parent")?;
-    let name = final_dir
-        .file_name()
-        .context("checkpoint directory has no name")?
-        .to_string_lossy();
+pub fn write_dir_atomically(final_dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = final_dir.parent().context("checkpoint directory has no parent")?;
+    let name = final_dir.file_name().context("checkpoint directory has no name")?.to_string_lossy();
     let tmp = parent.join(format!(".{name}.tmp"));
     if tmp.exists() {
         fs::remove_dir_all(&tmp)?;
@@ -45,11 +99,9 @@ pub fn write_dir_atomically(
         fs::File::open(entry?.path())?.sync_all()?;
     }
     if final_dir.exists() {
-        fs::remove_dir_all(final_dir)
-            .with_context(|| format!("replacing {}", final_dir.display()))?;
+        fs::remove_dir_all(final_dir).with_context(|| format!("replacing {}", final_dir.display()))?;
     }
-    fs::rename(&tmp, final_dir)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
+    fs::rename(&tmp, final_dir).with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
     fs::File::open(parent)?.sync_all()?;
     Ok(())
 }
@@ -63,11 +115,7 @@ pub fn checkpoint_steps(output_dir: &Path) -> Result<Vec<u64>> {
     let mut steps = Vec::new();
     for entry in fs::read_dir(output_dir)? {
         let name = entry?.file_name();
-        if let Some(step) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("checkpoint-"))
-            .and_then(|s| s.parse().ok())
-        {
+        if let Some(step) = name.to_str().and_then(|n| n.strip_prefix("checkpoint-")).and_then(|s| s.parse().ok()) {
             steps.push(step);
         }
     }
@@ -100,10 +148,7 @@ mod tests {
     fn rotation_keeps_the_newest_and_the_best() {
         let dir = tempfile::tempdir().unwrap();
         for step in [10, 20, 30, 40] {
-            write_dir_atomically(&checkpoint_dir(dir.path(), step), |d| {
-                Ok(fs::write(d.join("x"), "1")?)
-            })
-            .unwrap();
+            write_dir_atomically(&checkpoint_dir(dir.path(), step), |d| Ok(fs::write(d.join("x"), "1")?)).unwrap();
         }
         rotate(dir.path(), 2, Some(10)).unwrap();
         assert_eq!(checkpoint_steps(dir.path()).unwrap(), [10, 40]);

@@ -132,25 +132,13 @@ mod tests {
         for e in Event::ALL {
             assert_eq!(Event::from_name(e.name()).unwrap(), e);
         }
-        assert!(Event::from_name("step_ending")
-            .unwrap_err()
-            .to_string()
-            .contains("step_end"));
+        assert!(Event::from_name("step_ending").unwrap_err().to_string().contains("step_end"));
     }
 
     #[test]
     fn merge_keeps_first_stop_reason_and_latest_values() {
-        let mut d = Decision {
-            stop: Some("early stopping".into()),
-            lr: Some(1e-3),
-            ..Decision::default()
-        };
-        d.merge(Decision {
-            stop: Some("other".into()),
-            lr: Some(2e-3),
-            save: true,
-            ..Decision::default()
-        });
+        let mut d = Decision { stop: Some("early stopping".into()), lr: Some(1e-3), ..Decision::default() };
+        d.merge(Decision { stop: Some("other".into()), lr: Some(2e-3), save: true, ..Decision::default() });
         assert_eq!(d.stop.as_deref(), Some("early stopping"));
         assert_eq!(d.lr, Some(2e-3));
         assert!(d.save);
@@ -159,34 +147,10 @@ mod tests {
     #[test]
     fn validation_rejects_out_of_range_values() {
         let cases = [
-            (
-                Decision {
-                    lr: Some(-1.0),
-                    ..Decision::default()
-                },
-                "lr = -1",
-            ),
-            (
-                Decision {
-                    batch_size: Some(0),
-                    ..Decision::default()
-                },
-                "batch_size = 0",
-            ),
-            (
-                Decision {
-                    grad_accum: Some(0),
-                    ..Decision::default()
-                },
-                "grad_accum = 0",
-            ),
-            (
-                Decision {
-                    weight_decay: Some(f64::NAN),
-                    ..Decision::default()
-                },
-                "weight_decay = NaN",
-            ),
+            (Decision { lr: Some(-1.0), ..Decision::default() }, "lr = -1"),
+            (Decision { batch_size: Some(0), ..Decision::default() }, "batch_size = 0"),
+            (Decision { grad_accum: Some(0), ..Decision::default() }, "grad_accum = 0"),
+            (Decision { weight_decay: Some(f64::NAN), ..Decision::default() }, "weight_decay = NaN"),
         ];
         for (decision, expected) in cases {
             let message = decision.validate("cb").unwrap_err().to_string();

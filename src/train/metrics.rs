@@ -60,9 +60,7 @@ impl JsonlWriter {
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        Ok(JsonlWriter {
-            out: BufWriter::new(file),
-        })
+        Ok(JsonlWriter { out: BufWriter::new(file) })
     }
 
     pub fn write(&mut self, record: &serde_json::Value) -> Result<()> {
@@ -81,25 +79,13 @@ mod tests {
     fn f1_cases() {
         let cases = [
             ("INV-2025-001", "INV-2025-001", 1.0),
-            (
-                "Shanghai Huaxin Co.",
-                "Shanghai Huaxin Trading Co.",
-                2.0 * 1.0 * 0.75 / 1.75,
-            ),
-            (
-                "上海华信",
-                "上海华信贸易",
-                2.0 * 1.0 * (4.0 / 6.0) / (1.0 + 4.0 / 6.0),
-            ),
+            ("Shanghai Huaxin Co.", "Shanghai Huaxin Trading Co.", 2.0 * 1.0 * 0.75 / 1.75),
+            ("上海华信", "上海华信贸易", 2.0 * 1.0 * (4.0 / 6.0) / (1.0 + 4.0 / 6.0)),
             ("", "x", 0.0),
             ("abc", "xyz", 0.0),
         ];
         for (p, r, expected) in cases {
-            assert!(
-                (token_f1(p, r) - expected).abs() < 1e-12,
-                "{p} vs {r}: {}",
-                token_f1(p, r)
-            );
+            assert!((token_f1(p, r) - expected).abs() < 1e-12, "{p} vs {r}: {}", token_f1(p, r));
         }
         assert!(exact_match(" INV-1 ", "INV-1"));
         assert!(!exact_match("inv-1", "INV-1"));

@@ -1,6 +1,7 @@
 //! Training: settings, the optimizer, events and decisions, checkpoints, metrics and the loop.
 
 pub mod checkpoint;
+pub mod evaluate;
 pub mod events;
 pub mod metrics;
 pub mod optim;

@@ -3,7 +3,9 @@
 //! Like HF's Trainer, biases and layer-norm weights get no weight decay.
 
 use crate::model::t5::TorchResult;
-use tch::{nn::VarStore, Kind, Tensor};
+use anyhow::Context;
+use std::collections::HashMap;
+use tch::{nn::VarStore, Tensor};
 
 struct Param {
     name: String,
@@ -41,13 +43,7 @@ impl AdamW {
                 value,
             })
             .collect();
-        AdamW {
-            params,
-            beta1,
-            beta2,
-            eps,
-            step: 0,
-        }
+        AdamW { params, beta1, beta2, eps, step: 0 }
     }
 
     pub fn zero_grad(&self) -> TorchResult<()> {
@@ -64,11 +60,7 @@ impl AdamW {
     /// (`max_norm` 0 only measures). Returns the norm before clipping.
     pub fn clip_grad_norm(&self, max_norm: f64) -> TorchResult<f64> {
         let _no_grad = tch::no_grad_guard();
-        let grads: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(|p| p.value.f_grad())
-            .collect::<TorchResult<_>>()?;
+        let grads: Vec<Tensor> = self.params.iter().map(|p| p.value.f_grad()).collect::<TorchResult<_>>()?;
         let norms: Vec<Tensor> = grads
             .iter()
             .filter(|g| g.defined())
@@ -105,17 +97,9 @@ impl AdamW {
             }
             let _ = p.exp_avg.f_lerp_(&grad, 1.0 - self.beta1)?;
             let _ = p.exp_avg_sq.f_mul_scalar_(self.beta2)?;
-            let _ = p
-                .exp_avg_sq
-                .f_addcmul_(&grad, &grad.f_mul_scalar(1.0 - self.beta2)?)?;
-            let denom = p
-                .exp_avg_sq
-                .f_sqrt()?
-                .f_div_scalar(bias_correction2_sqrt)?
-                .f_add_scalar(self.eps)?;
-            let _ = p
-                .value
-                .f_addcdiv_(&p.exp_avg.f_mul_scalar(-step_size)?, &denom)?;
+            let _ = p.exp_avg_sq.f_addcmul_(&grad, &grad.f_mul_scalar(1.0 - self.beta2)?)?;
+            let denom = p.exp_avg_sq.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?.f_add_scalar(self.eps)?;
+            let _ = p.value.f_addcdiv_(&p.exp_avg.f_mul_scalar(-step_size)?, &denom)?;
         }
         Ok(())
     }
@@ -127,23 +111,34 @@ impl AdamW {
             .flat_map(|p| {
                 [
                     (format!("{}.exp_avg", p.name), p.exp_avg.shallow_clone()),
-                    (
-                        format!("{}.exp_avg_sq", p.name),
-                        p.exp_avg_sq.shallow_clone(),
-                    ),
+                    (format!("{}.exp_avg_sq", p.name), p.exp_avg_sq.shallow_clone()),
                 ]
             })
             .collect()
     }
 
-    pub fn parameter_count(&self) -> i64 {
-        self.params.iter().map(|p| p.value.numel() as i64).sum()
+    /// Restores moments saved by [`AdamW::state`] and the update count.
+    pub fn load_state(&mut self, mut saved: HashMap<String, Tensor>, step: i64) -> anyhow::Result<()> {
+        let _no_grad = tch::no_grad_guard();
+        for p in &mut self.params {
+            for (suffix, target) in [("exp_avg", &mut p.exp_avg), ("exp_avg_sq", &mut p.exp_avg_sq)] {
+                let key = format!("{}.{suffix}", p.name);
+                let value = saved.remove(&key).with_context(|| format!("optimizer state lacks {key}"))?;
+                if value.size() != target.size() {
+                    anyhow::bail!(
+                        "optimizer state {key} has shape {:?}, the model needs {:?}",
+                        value.size(),
+                        target.size()
+                    );
+                }
+                target.f_copy_(&value)?;
+            }
+        }
+        self.step = step;
+        Ok(())
     }
 
-    pub fn kind(&self) -> Kind {
-        self.params
-            .first()
-            .map(|p| p.value.kind())
-            .unwrap_or(Kind::Float)
+    pub fn parameter_count(&self) -> i64 {
+        self.params.iter().map(|p| p.value.numel() as i64).sum()
     }
 }

@@ -20,10 +20,7 @@ impl Value {
         match text {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
-            _ => text
-                .parse::<f64>()
-                .map(Value::Number)
-                .unwrap_or_else(|_| Value::Text(text.to_owned())),
+            _ => text.parse::<f64>().map(Value::Number).unwrap_or_else(|_| Value::Text(text.to_owned())),
         }
     }
 
@@ -39,16 +36,9 @@ impl Value {
 #[derive(Debug, Error, PartialEq)]
 pub enum SettingsError {
     #[error("unknown setting `{key}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    Unknown {
-        key: String,
-        suggestion: Option<String>,
-    },
+    Unknown { key: String, suggestion: Option<String> },
     #[error("setting `{key}`: expected {expected}, got {got}")]
-    WrongType {
-        key: String,
-        expected: &'static str,
-        got: String,
-    },
+    WrongType { key: String, expected: &'static str, got: String },
     #[error("setting `{key}`: {problem}")]
     OutOfRange { key: String, problem: String },
     #[error("settings conflict: {0}")]
@@ -92,6 +82,10 @@ pub struct Settings {
     pub best: BestModel,
     pub seed: u64,
     pub output_dir: Option<PathBuf>,
+    /// Continue from a checkpoint: "latest" (the newest in output_dir) or a checkpoint directory.
+    pub resume: Option<String>,
+    /// Consecutive steps with a non-finite loss tolerated (each skipped) before the run stops.
+    pub max_nan_steps: u64,
 }
 
 impl Default for Settings {
@@ -115,13 +109,11 @@ impl Default for Settings {
             save_total_limit: None,
             eval_batch_size: 64,
             max_new_tokens: None,
-            best: BestModel {
-                metric: "eval_loss".into(),
-                greater_is_better: false,
-                load_at_end: false,
-            },
+            best: BestModel { metric: "eval_loss".into(), greater_is_better: false, load_at_end: false },
             seed: 42,
             output_dir: None,
+            resume: None,
+            max_nan_steps: 3,
         }
     }
 }
@@ -151,6 +143,8 @@ pub const KEYS: &[&str] = &[
     "best.load_at_end",
     "seed",
     "output_dir",
+    "resume",
+    "max_nan_steps",
 ];
 
 /// HF `TrainingArguments` names and the settings they mean.
@@ -182,10 +176,7 @@ pub fn canonical_key(key: &str) -> Result<&'static str, SettingsError> {
         .filter(|(score, _)| *score > 0.5)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k.to_owned());
-    Err(SettingsError::Unknown {
-        key: key.to_owned(),
-        suggestion,
-    })
+    Err(SettingsError::Unknown { key: key.to_owned(), suggestion })
 }
 
 impl Settings {
@@ -219,6 +210,8 @@ impl Settings {
                 "best.load_at_end" => s.best.load_at_end = boolean(key, value)?,
                 "seed" => s.seed = count(key, value, 0)? as u64,
                 "output_dir" => s.output_dir = Some(PathBuf::from(text(key, value)?)),
+                "resume" => s.resume = Some(text(key, value)?).filter(|r| !r.is_empty()),
+                "max_nan_steps" => s.max_nan_steps = count(key, value, 1)? as u64,
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }
@@ -227,10 +220,7 @@ impl Settings {
         }
         // HF's rule: a metric is better lower if it is a loss, higher otherwise, unless told.
         s.best.greater_is_better = greater_is_better.unwrap_or(!s.best.metric.ends_with("loss"));
-        if s.best.load_at_end
-            && s.eval_every == 0
-            && values.keys().all(|k| canonical_key(k) != Ok("best.metric"))
-        {
+        if s.best.load_at_end && s.eval_every == 0 && values.keys().all(|k| canonical_key(k) != Ok("best.metric")) {
             return Err(SettingsError::Conflict(
                 "best.load_at_end needs evaluations to choose from: set eval_every (and best.metric)".into(),
             ));
@@ -242,11 +232,7 @@ impl Settings {
 fn number(key: &str, value: &Value) -> Result<f64, SettingsError> {
     match value {
         Value::Number(n) => Ok(*n),
-        other => Err(SettingsError::WrongType {
-            key: key.into(),
-            expected: "a number",
-            got: other.describe(),
-        }),
+        other => Err(SettingsError::WrongType { key: key.into(), expected: "a number", got: other.describe() }),
     }
 }
 
@@ -255,10 +241,7 @@ fn positive(key: &str, value: &Value) -> Result<f64, SettingsError> {
     if n > 0.0 && n.is_finite() {
         Ok(n)
     } else {
-        Err(SettingsError::OutOfRange {
-            key: key.into(),
-            problem: format!("must be a positive number, got {n}"),
-        })
+        Err(SettingsError::OutOfRange { key: key.into(), problem: format!("must be a positive number, got {n}") })
     }
 }
 
@@ -267,10 +250,7 @@ fn non_negative(key: &str, value: &Value) -> Result<f64, SettingsError> {
     if n >= 0.0 && n.is_finite() {
         Ok(n)
     } else {
-        Err(SettingsError::OutOfRange {
-            key: key.into(),
-            problem: format!("must be zero or more, got {n}"),
-        })
+        Err(SettingsError::OutOfRange { key: key.into(), problem: format!("must be zero or more, got {n}") })
     }
 }
 
@@ -279,10 +259,7 @@ fn unit_interval(key: &str, value: &Value) -> Result<f64, SettingsError> {
     if (0.0..1.0).contains(&n) {
         Ok(n)
     } else {
-        Err(SettingsError::OutOfRange {
-            key: key.into(),
-            problem: format!("must be in [0, 1), got {n}"),
-        })
+        Err(SettingsError::OutOfRange { key: key.into(), problem: format!("must be in [0, 1), got {n}") })
     }
 }
 
@@ -300,22 +277,14 @@ fn count(key: &str, value: &Value, min: usize) -> Result<usize, SettingsError> {
 fn boolean(key: &str, value: &Value) -> Result<bool, SettingsError> {
     match value {
         Value::Bool(b) => Ok(*b),
-        other => Err(SettingsError::WrongType {
-            key: key.into(),
-            expected: "true or false",
-            got: other.describe(),
-        }),
+        other => Err(SettingsError::WrongType { key: key.into(), expected: "true or false", got: other.describe() }),
     }
 }
 
 fn text(key: &str, value: &Value) -> Result<String, SettingsError> {
     match value {
         Value::Text(t) => Ok(t.clone()),
-        other => Err(SettingsError::WrongType {
-            key: key.into(),
-            expected: "a string",
-            got: other.describe(),
-        }),
+        other => Err(SettingsError::WrongType { key: key.into(), expected: "a string", got: other.describe() }),
     }
 }
 
@@ -324,54 +293,26 @@ mod tests {
     use super::*;
 
     fn build(pairs: &[(&str, Value)]) -> Result<Settings, SettingsError> {
-        Settings::from_values(
-            &pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        )
+        Settings::from_values(&pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
     }
 
     #[test]
     fn refuses_bad_settings_with_clear_messages() {
         let cases: &[(&str, Value, &str)] = &[
-            (
-                "learnig_rate",
-                Value::Number(1e-3),
-                "unknown setting `learnig_rate` (did you mean `learning_rate`?)",
-            ),
-            (
-                "learning_rate",
-                Value::Number(-1.0),
-                "setting `learning_rate`: must be a positive number, got -1",
-            ),
-            (
-                "batch_size",
-                Value::Number(0.0),
-                "setting `batch_size`: must be a whole number ≥ 1, got 0",
-            ),
-            (
-                "grad_accum",
-                Value::Number(0.0),
-                "setting `grad_accum`: must be a whole number ≥ 1, got 0",
-            ),
+            ("learnig_rate", Value::Number(1e-3), "unknown setting `learnig_rate` (did you mean `learning_rate`?)"),
+            ("learning_rate", Value::Number(-1.0), "setting `learning_rate`: must be a positive number, got -1"),
+            ("batch_size", Value::Number(0.0), "setting `batch_size`: must be a whole number ≥ 1, got 0"),
+            ("grad_accum", Value::Number(0.0), "setting `grad_accum`: must be a whole number ≥ 1, got 0"),
             (
                 "batch_size",
                 Value::Text("big".into()),
                 "setting `batch_size`: expected a number, got the string \"big\"",
             ),
-            (
-                "best.load_at_end",
-                Value::Bool(true),
-                "best.load_at_end needs evaluations",
-            ),
+            ("best.load_at_end", Value::Bool(true), "best.load_at_end needs evaluations"),
         ];
         for (key, value, expected) in cases {
             let message = build(&[(key, value.clone())]).unwrap_err().to_string();
-            assert!(
-                message.contains(expected),
-                "{message:?} should contain {expected:?}"
-            );
+            assert!(message.contains(expected), "{message:?} should contain {expected:?}");
         }
     }
 

@@ -29,4 +29,17 @@ pub struct TrainerState {
     pub best: Option<Best>,
     pub elapsed_seconds: f64,
     pub stop_reason: Option<String>,
+    /// A learning rate a policy fixed, replacing the schedule's.
+    pub lr_override: Option<f64>,
+    /// Where the data stands: the epoch being read and how many of its samples were consumed.
+    pub epoch_index: u64,
+    pub epoch_cursor: usize,
+    /// Loss summed over the steps since the last log event, and their count.
+    pub log_loss_sum: f64,
+    pub log_loss_steps: u64,
+    /// Time spent in steps and in evaluations (for the time-budget projection).
+    pub step_seconds: f64,
+    pub eval_seconds: f64,
+    /// `max_steps` from the settings (or epochs), before any time-budget projection.
+    pub planned_max_steps: u64,
 }

@@ -3,32 +3,30 @@
 
 use super::checkpoint::{self, write_dir_atomically, write_json, write_model};
 use super::events::{Decision, Event, Metrics};
-use super::metrics::{exact_match, token_f1, JsonlWriter};
+use super::metrics::JsonlWriter;
 use super::optim::AdamW;
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
 use crate::data::batch::{collate, epoch_order};
-use crate::data::{ByteTokenizer, Dataset, Encoded};
-use crate::model::{generate, T5Config, T5};
+use crate::data::{Dataset, Encoded};
+use crate::model::{T5Config, T5};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
-use std::time::Instant;
-use tch::{nn::VarStore, Device, Tensor};
-use tracing::info;
+use std::time::{Duration, Instant};
+use tch::{nn::VarStore, Device};
+use tracing::{info, warn};
 
 /// Where the run's policies live (Lua in the binary; a recorder in tests).
 pub trait Hooks {
     /// Whether any handler listens to `event` (so the snapshot is built only when needed).
     fn wants(&self, event: Event) -> bool;
-    fn fire(
-        &mut self,
-        event: Event,
-        state: &TrainerState,
-        metrics: Option<&Metrics>,
-    ) -> Result<Decision>;
+    fn fire(&mut self, event: Event, state: &TrainerState, metrics: Option<&Metrics>) -> Result<Decision>;
     /// The learning-rate multiplier for optimizer step `step` (0-based) of `max_steps`.
     fn lr_factor(&mut self, step: u64, max_steps: u64, warmup_steps: u64) -> Result<f64>;
+    /// Every callback's own state (patience counters, best values), saved in each checkpoint.
+    fn state_dict(&mut self) -> Result<serde_json::Value>;
+    fn load_state_dict(&mut self, state: &serde_json::Value) -> Result<()>;
 }
 
 pub struct TrainJob {
@@ -58,41 +56,30 @@ struct Trainer<'a> {
     train: Vec<Encoded>,
     eval: Vec<Encoded>,
     log: JsonlWriter,
-    lr_override: Option<f64>,
-    loss_since_log: (f64, u64),
+    /// When training started, moved back by the time a resumed run had already spent.
     started: Instant,
     last_eval_step: Option<u64>,
     last_saved_step: Option<u64>,
     last_metrics: Metrics,
-    /// Seconds spent in optimizer steps and in evaluations, for the time-budget projection.
-    step_seconds: f64,
-    eval_seconds: f64,
-    /// `max_steps` from the settings (or epochs), before any time-budget projection.
-    planned_max_steps: u64,
+    nan_streak: u64,
 }
 
 pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
-    std::fs::create_dir_all(&job.output_dir)
-        .with_context(|| format!("creating {}", job.output_dir.display()))?;
+    std::fs::create_dir_all(&job.output_dir).with_context(|| format!("creating {}", job.output_dir.display()))?;
     write_json(&job.output_dir.join("run.json"), &job.run_info)?;
-    tch::manual_seed(job.settings.seed as i64);
+    let s = &job.settings;
+    tch::manual_seed(s.seed as i64);
     let vs = VarStore::new(job.device);
     let model = T5::new(&vs.root(), job.model.clone());
-    let s = &job.settings;
     let optimizer = AdamW::new(&vs, s.adam_beta1, s.adam_beta2, s.adam_epsilon);
     let train = job.train.encode_all();
-    let samples_per_step = s.batch_size * s.grad_accum;
-    let steps_per_epoch = train.len().div_ceil(samples_per_step) as u64;
-    let max_steps = s
-        .max_steps
-        .unwrap_or((s.epochs * steps_per_epoch as f64).ceil() as u64);
+    let steps_per_epoch = train.len().div_ceil(s.batch_size * s.grad_accum) as u64;
+    let max_steps = s.max_steps.unwrap_or((s.epochs * steps_per_epoch as f64).ceil() as u64);
     info!(
-        "model: T5 {} parameters, {} train / {} eval samples, {} steps ({} per epoch), device {:?}",
+        "model: T5 with {} parameters; {} train / {} eval samples; {max_steps} steps ({steps_per_epoch} per epoch); {:?}",
         optimizer.parameter_count(),
         train.len(),
         job.eval.as_ref().map_or(0, |e| e.len()),
-        max_steps,
-        steps_per_epoch,
         job.device
     );
     let mut trainer = Trainer {
@@ -103,59 +90,87 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         optimizer,
         state: TrainerState {
             max_steps,
+            planned_max_steps: max_steps,
             batch_size: s.batch_size,
             grad_accum: s.grad_accum,
             weight_decay: s.weight_decay,
             ..TrainerState::default()
         },
         train,
-        eval: job
-            .eval
-            .as_ref()
-            .map(|e| e.encode_all())
-            .unwrap_or_default(),
+        eval: job.eval.as_ref().map(|e| e.encode_all()).unwrap_or_default(),
         log: JsonlWriter::create(&job.output_dir.join("metrics.jsonl"))?,
-        lr_override: None,
-        loss_since_log: (0.0, 0),
         started: Instant::now(),
         last_eval_step: None,
         last_saved_step: None,
         last_metrics: Metrics::new(),
-        step_seconds: 0.0,
-        eval_seconds: 0.0,
-        planned_max_steps: max_steps,
+        nan_streak: 0,
     };
+    if let Some(resume) = &s.resume {
+        trainer.resume(resume)?;
+    }
     trainer.run()?;
-    Ok(FitResult {
-        state: trainer.state,
-        metrics: trainer.last_metrics,
-    })
+    Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics })
 }
 
 impl Trainer<'_> {
     fn run(&mut self) -> Result<()> {
         let decision = self.fire(Event::TrainBegin, None)?;
         self.apply(decision)?;
-        let mut epoch = 0u64;
+        self.check_limits();
         while self.state.stop_reason.is_none() {
-            self.fire(Event::EpochBegin, None)?;
+            let epoch = self.state.epoch_index;
+            if self.state.epoch_cursor == 0 {
+                let decision = self.fire(Event::EpochBegin, None)?;
+                self.apply(decision)?;
+            }
             let order = epoch_order(self.train.len(), self.job.settings.seed, epoch);
-            let mut cursor = 0;
-            while cursor < order.len() && self.state.stop_reason.is_none() {
-                let take =
-                    (self.state.batch_size * self.state.grad_accum).min(order.len() - cursor);
+            while self.state.epoch_cursor < order.len() && self.state.stop_reason.is_none() {
+                let cursor = self.state.epoch_cursor;
+                let take = (self.state.batch_size * self.state.grad_accum).min(order.len() - cursor);
                 let started = Instant::now();
                 self.step(&order[cursor..cursor + take])?;
-                self.step_seconds += started.elapsed().as_secs_f64();
-                cursor += take;
-                self.state.epoch = epoch as f64 + cursor as f64 / order.len() as f64;
+                self.state.step_seconds += started.elapsed().as_secs_f64();
+                self.state.epoch_cursor += take;
+                self.state.epoch = epoch as f64 + self.state.epoch_cursor as f64 / order.len() as f64;
                 self.after_step()?;
             }
-            epoch += 1;
-            let decision = self.fire(Event::EpochEnd, None)?;
-            self.apply(decision)?;
+            if self.state.epoch_cursor >= order.len() {
+                self.state.epoch_index += 1;
+                self.state.epoch_cursor = 0;
+                let decision = self.fire(Event::EpochEnd, None)?;
+                self.apply(decision)?;
+            }
         }
         self.finish()
+    }
+
+    /// Restores model, optimizer, trainer state and callback state from a checkpoint.
+    fn resume(&mut self, which: &str) -> Result<()> {
+        let dir = match which {
+            "latest" => match checkpoint::checkpoint_steps(&self.job.output_dir)?.last() {
+                Some(&step) => checkpoint::checkpoint_dir(&self.job.output_dir, step),
+                None => {
+                    info!(
+                        "resume = \"latest\": no checkpoint in {} yet; starting fresh",
+                        self.job.output_dir.display()
+                    );
+                    return Ok(());
+                }
+            },
+            path => PathBuf::from(path),
+        };
+        let loaded = checkpoint::load(&dir, &self.vs, &self.model.config)?;
+        self.optimizer.load_state(loaded.optimizer, loaded.optimizer_step)?;
+        self.hooks.load_state_dict(&loaded.callbacks)?;
+        let mut state = loaded.trainer;
+        state.stop_reason = None;
+        state.planned_max_steps = self.state.planned_max_steps;
+        state.max_steps = self.state.planned_max_steps;
+        self.started = Instant::now() - Duration::from_secs_f64(state.elapsed_seconds);
+        self.last_saved_step = Some(state.global_step);
+        info!("resumed from {} at step {} (epoch {:.2})", dir.display(), state.global_step, state.epoch);
+        self.state = state;
+        Ok(())
     }
 
     /// One optimizer step over `indices`, in micro-batches of `batch_size`.
@@ -163,15 +178,12 @@ impl Trainer<'_> {
         let decision = self.fire(Event::StepBegin, None)?;
         self.apply(decision)?;
         let s = &self.job.settings;
-        let lr = match self.lr_override {
+        // Dropout masks depend on (seed, step) only, so a resumed run draws what a continuous one would.
+        tch::manual_seed(s.seed.wrapping_add(self.state.global_step) as i64);
+        let lr = match self.state.lr_override {
             Some(lr) => lr,
             None => {
-                s.learning_rate
-                    * self.hooks.lr_factor(
-                        self.state.global_step,
-                        self.state.max_steps,
-                        s.warmup_steps,
-                    )?
+                s.learning_rate * self.hooks.lr_factor(self.state.global_step, self.state.max_steps, s.warmup_steps)?
             }
         };
         self.state.lr = lr;
@@ -181,12 +193,8 @@ impl Trainer<'_> {
         for micro in indices.chunks(self.state.batch_size) {
             let samples: Vec<&Encoded> = micro.iter().map(|&i| &self.train[i]).collect();
             let batch = collate(&samples, self.job.device);
-            let logits = self.model.forward(
-                &batch.input_ids,
-                &batch.attention_mask,
-                &self.model.shift_right(&batch.labels)?,
-                true,
-            )?;
+            let decoder_input = self.model.shift_right(&batch.labels)?;
+            let logits = self.model.forward(&batch.input_ids, &batch.attention_mask, &decoder_input, true)?;
             let loss = T5::loss_sum(&logits, &batch.labels)?.f_div_scalar(label_tokens as f64)?;
             loss.f_backward()?;
             step_loss += loss.f_double_value(&[])?;
@@ -194,17 +202,39 @@ impl Trainer<'_> {
             self.state.samples_seen += batch.samples as u64;
             self.fire(Event::SubstepEnd, None)?;
         }
-        let grad_norm = self
-            .optimizer
-            .clip_grad_norm(self.job.settings.max_grad_norm)?;
+        let grad_norm = self.optimizer.clip_grad_norm(self.job.settings.max_grad_norm)?;
         self.state.loss = Some(step_loss);
         self.state.grad_norm = Some(grad_norm);
+        if !step_loss.is_finite() || !grad_norm.is_finite() {
+            return self.skip_non_finite_step(step_loss, grad_norm);
+        }
+        self.nan_streak = 0;
         let decision = self.fire(Event::PreOptimizerStep, None)?;
         self.apply(decision)?;
         self.optimizer.step(lr, self.state.weight_decay)?;
         self.state.global_step += 1;
-        self.loss_since_log.0 += step_loss;
-        self.loss_since_log.1 += 1;
+        self.state.log_loss_sum += step_loss;
+        self.state.log_loss_steps += 1;
+        Ok(())
+    }
+
+    /// A non-finite loss or gradient: the update is skipped (the step still counts, so the schedule
+    /// and the data move on), `nan` fires, and too many in a row stop the run after a save.
+    fn skip_non_finite_step(&mut self, loss: f64, grad_norm: f64) -> Result<()> {
+        self.nan_streak += 1;
+        self.state.global_step += 1;
+        warn!("step {}: loss {loss}, grad norm {grad_norm}: update skipped", self.state.global_step);
+        let record = json!({"event": "nan", "step": self.state.global_step, "loss": loss.to_string(), "grad_norm": grad_norm.to_string()});
+        self.log.write(&record)?;
+        let decision = self.fire(Event::Nan, None)?;
+        self.apply(decision)?;
+        let limit = self.job.settings.max_nan_steps;
+        if self.nan_streak >= limit {
+            self.save()?;
+            self.stop(format!(
+                "{limit} steps in a row had a non-finite loss; lower the learning rate or check the data"
+            ));
+        }
         Ok(())
     }
 
@@ -224,12 +254,17 @@ impl Trainer<'_> {
             self.save()?;
         }
         self.apply(decision)?;
-        if let Some(budget) = s.max_seconds.filter(|&b| self.state.elapsed_seconds >= b) {
+        self.check_limits();
+        Ok(())
+    }
+
+    /// Stops the run once it reached `max_steps` or spent `max_seconds`.
+    fn check_limits(&mut self) {
+        if let Some(budget) = self.job.settings.max_seconds.filter(|&b| self.state.elapsed_seconds >= b) {
             self.stop(format!("reached max_seconds = {budget}"));
-        } else if step >= self.state.max_steps {
+        } else if self.state.global_step >= self.state.max_steps {
             self.stop(format!("reached max_steps = {}", self.state.max_steps));
         }
-        Ok(())
     }
 
     /// Under a time budget, shrinks `max_steps` to the steps that fit in the time left (at the
@@ -237,17 +272,15 @@ impl Trainer<'_> {
     /// the run that will actually happen instead of being cut off mid-way.
     fn project_max_steps(&mut self) {
         const WARMUP_MEASUREMENTS: u64 = 10;
-        let Some(budget) = self.job.settings.max_seconds else {
-            return;
-        };
+        let Some(budget) = self.job.settings.max_seconds else { return };
         let step = self.state.global_step;
         if step < WARMUP_MEASUREMENTS {
             return;
         }
-        let per_step = (self.step_seconds + self.eval_seconds) / step as f64;
+        let per_step = (self.state.step_seconds + self.state.eval_seconds) / step as f64;
         let left = (budget - self.state.elapsed_seconds).max(0.0);
         let projected = step + (left / per_step).floor() as u64;
-        self.state.max_steps = projected.clamp(step, self.planned_max_steps);
+        self.state.max_steps = projected.clamp(step, self.state.planned_max_steps);
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -259,26 +292,21 @@ impl Trainer<'_> {
         if self.last_saved_step != Some(step) {
             self.save()?;
         }
-        if let Some(best) = self
-            .state
-            .best
-            .clone()
-            .filter(|_| self.job.settings.best.load_at_end)
-        {
+        if let Some(best) = self.state.best.clone().filter(|_| self.job.settings.best.load_at_end) {
             let path = self.job.output_dir.join("best").join("model.safetensors");
             let _no_grad = tch::no_grad_guard();
             self.vs
                 .read_safetensors(&path)
                 .with_context(|| format!("loading the best model from {}", path.display()))?;
-            info!(
-                "loaded the best model: {} = {:.4} at step {}",
-                best.metric, best.value, best.step
-            );
+            info!("loaded the best model: {} = {:.4} at step {}", best.metric, best.value, best.step);
             write_dir_atomically(&self.job.output_dir.join("final"), |dir| {
                 write_model(dir, &self.vs, &self.model.config)
             })?;
         }
-        self.log.write(&json!({"event": "train_end", "step": step, "reason": self.state.stop_reason, "best": self.state.best}))?;
+        write_json(&self.job.output_dir.join("trainer_state.json"), &self.state)?;
+        let record =
+            json!({"event": "train_end", "step": step, "reason": self.state.stop_reason, "best": self.state.best});
+        self.log.write(&record)?;
         self.fire(Event::TrainEnd, None)?;
         Ok(())
     }
@@ -298,16 +326,10 @@ impl Trainer<'_> {
         let step = self.state.global_step;
         if let Some(lr) = decision.lr {
             info!("step {step}: learning rate set to {lr:e} by a policy");
-            self.lr_override = Some(lr);
+            self.state.lr_override = Some(lr);
         }
-        if let Some(wd) = decision
-            .weight_decay
-            .filter(|&wd| wd != self.state.weight_decay)
-        {
-            info!(
-                "step {step}: weight decay {} -> {wd}",
-                self.state.weight_decay
-            );
+        if let Some(wd) = decision.weight_decay.filter(|&wd| wd != self.state.weight_decay) {
+            info!("step {step}: weight decay {} -> {wd}", self.state.weight_decay);
             self.state.weight_decay = wd;
         }
         if let Some(b) = decision.batch_size.filter(|&b| b != self.state.batch_size) {
@@ -315,29 +337,25 @@ impl Trainer<'_> {
             self.state.batch_size = b;
         }
         if let Some(a) = decision.grad_accum.filter(|&a| a != self.state.grad_accum) {
-            info!(
-                "step {step}: gradient accumulation {} -> {a}",
-                self.state.grad_accum
-            );
+            info!("step {step}: gradient accumulation {} -> {a}", self.state.grad_accum);
             self.state.grad_accum = a;
         }
         if decision.save && self.last_saved_step != Some(step) && step > 0 {
             self.save()?;
         }
         if let Some(reason) = decision.stop {
-            self.log
-                .write(&json!({"event": "stop", "step": step, "reason": reason}))?;
+            self.log.write(&json!({"event": "stop", "step": step, "reason": reason}))?;
             self.stop(reason);
         }
         Ok(())
     }
 
     fn log_train(&mut self) -> Result<()> {
-        let (sum, n) = std::mem::take(&mut self.loss_since_log);
-        let loss = sum / n.max(1) as f64;
+        let sum = std::mem::take(&mut self.state.log_loss_sum);
+        let steps = std::mem::take(&mut self.state.log_loss_steps);
+        let loss = sum / steps.max(1) as f64;
         self.state.train_loss = Some(loss);
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let samples_per_second = self.state.samples_seen as f64 / elapsed;
+        let samples_per_second = self.state.samples_seen as f64 / self.state.step_seconds.max(1e-9);
         let st = &self.state;
         info!(
             "step {}/{} | epoch {:.2} | loss {loss:.4} | lr {:.2e} | grad norm {:.3} | {samples_per_second:.1} samples/s | batch {}×{}",
@@ -352,7 +370,7 @@ impl Trainer<'_> {
         self.log.write(&json!({
             "event": "log", "step": st.global_step, "epoch": st.epoch, "loss": loss, "learning_rate": st.lr,
             "grad_norm": st.grad_norm, "batch_size": st.batch_size, "grad_accum": st.grad_accum,
-            "samples_per_second": samples_per_second, "elapsed_seconds": elapsed,
+            "samples_per_second": samples_per_second, "elapsed_seconds": st.elapsed_seconds,
         }))?;
         let decision = self.fire(Event::Log, None)?;
         self.apply(decision)
@@ -361,28 +379,15 @@ impl Trainer<'_> {
     fn evaluate(&mut self) -> Result<Decision> {
         let mut decision = self.fire(Event::EvalBegin, None)?;
         let started = Instant::now();
-        let eval_data = self
-            .job
-            .eval
-            .as_ref()
-            .context("evaluation asked for, but the trainer has no eval set")?;
-        let metrics = evaluate(
-            &self.model,
-            &self.eval,
-            eval_data,
-            &self.job.settings,
-            self.job.device,
-        )?;
+        let data = self.job.eval.as_ref().context("evaluation asked for, but the trainer has no eval set")?;
+        let evaluation = super::evaluate::evaluate(&self.model, &self.eval, data, &self.job.settings, self.job.device)?;
+        let metrics = evaluation.metrics;
         let step = self.state.global_step;
-        info!(
-            "eval at step {step}: {} ({:.1}s)",
-            metrics
-                .iter()
-                .map(|(k, v)| format!("{k} {v:.4}"))
-                .collect::<Vec<_>>()
-                .join(" | "),
-            started.elapsed().as_secs_f64()
-        );
+        let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        info!("eval at step {step}: {} ({:.1}s)", shown.join(" | "), started.elapsed().as_secs_f64());
+        for (question, prediction, reference) in &evaluation.examples {
+            info!("  {question:?} -> {prediction:?} (expected {reference:?})");
+        }
         let mut record = json!({"event": "eval", "step": step, "epoch": self.state.epoch});
         for (k, v) in &metrics {
             record[k] = json!(v);
@@ -391,7 +396,7 @@ impl Trainer<'_> {
         self.track_best(&metrics)?;
         self.last_eval_step = Some(step);
         self.last_metrics = metrics.clone();
-        self.eval_seconds += started.elapsed().as_secs_f64();
+        self.state.eval_seconds += started.elapsed().as_secs_f64();
         decision.merge(self.fire(Event::EvalEnd, Some(&metrics))?);
         Ok(decision)
     }
@@ -399,11 +404,8 @@ impl Trainer<'_> {
     fn track_best(&mut self, metrics: &Metrics) -> Result<()> {
         let best = &self.job.settings.best;
         let Some(&value) = metrics.get(&best.metric) else {
-            anyhow::bail!(
-                "best.metric is {:?} but evaluation reports only: {}",
-                best.metric,
-                metrics.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
+            let known: Vec<&str> = metrics.keys().map(String::as_str).collect();
+            anyhow::bail!("best.metric is {:?} but evaluation reports only: {}", best.metric, known.join(", "));
         };
         let improved = match &self.state.best {
             None => true,
@@ -411,11 +413,7 @@ impl Trainer<'_> {
             Some(b) => value < b.value,
         };
         if improved {
-            self.state.best = Some(Best {
-                metric: best.metric.clone(),
-                value,
-                step: self.state.global_step,
-            });
+            self.state.best = Some(Best { metric: best.metric.clone(), value, step: self.state.global_step });
             write_dir_atomically(&self.job.output_dir.join("best"), |dir| {
                 write_model(dir, &self.vs, &self.model.config)?;
                 write_json(&dir.join("trainer_state.json"), &self.state)
@@ -427,26 +425,17 @@ impl Trainer<'_> {
     fn save(&mut self) -> Result<()> {
         let step = self.state.global_step;
         let dir = checkpoint::checkpoint_dir(&self.job.output_dir, step);
+        let callbacks = self.hooks.state_dict()?;
         write_dir_atomically(&dir, |tmp| {
-            write_model(tmp, &self.vs, &self.model.config)?;
-            Tensor::write_safetensors(&self.optimizer.state(), tmp.join("optimizer.safetensors"))?;
-            write_json(&tmp.join("trainer_state.json"), &self.state)
+            checkpoint::write_checkpoint(tmp, &self.vs, &self.model.config, &self.optimizer, &self.state, &callbacks)
         })?;
         if let Some(limit) = self.job.settings.save_total_limit {
-            checkpoint::rotate(
-                &self.job.output_dir,
-                limit,
-                self.state.best.as_ref().map(|b| b.step),
-            )?;
+            checkpoint::rotate(&self.job.output_dir, limit, self.state.best.as_ref().map(|b| b.step))?;
         }
         self.last_saved_step = Some(step);
-        self.log
-            .write(&json!({"event": "save", "step": step, "path": dir}))?;
+        self.log.write(&json!({"event": "save", "step": step, "path": dir}))?;
         let decision = self.fire(Event::Save, None)?;
-        self.apply(Decision {
-            save: false,
-            ..decision
-        })
+        self.apply(Decision { save: false, ..decision })
     }
 
     fn fire(&mut self, event: Event, metrics: Option<&Metrics>) -> Result<Decision> {
@@ -455,46 +444,4 @@ impl Trainer<'_> {
         }
         self.hooks.fire(event, &self.state, metrics)
     }
-}
-
-/// Eval loss (token-weighted mean over the eval set) and generation metrics of greedy answers.
-pub fn evaluate(
-    model: &T5,
-    encoded: &[Encoded],
-    data: &Dataset,
-    settings: &Settings,
-    device: Device,
-) -> Result<Metrics> {
-    let _no_grad = tch::no_grad_guard();
-    let max_new_tokens = settings
-        .max_new_tokens
-        .unwrap_or(data.options.max_target_len) as i64;
-    let tok = ByteTokenizer;
-    let (mut loss_sum, mut tokens, mut exact, mut f1) = (0.0, 0usize, 0usize, 0.0);
-    let refs: Vec<&Encoded> = encoded.iter().collect();
-    for (chunk_index, chunk) in refs.chunks(settings.eval_batch_size).enumerate() {
-        let batch = collate(chunk, device);
-        let encoded = model.encode(&batch.input_ids, &batch.attention_mask, false)?;
-        let logits = model.decode(
-            &model.shift_right(&batch.labels)?,
-            &encoded,
-            &batch.attention_mask,
-            false,
-        )?;
-        loss_sum += T5::loss_sum(&logits, &batch.labels)?.f_double_value(&[])?;
-        tokens += batch.target_tokens;
-        let generated = generate::greedy(model, &encoded, &batch.attention_mask, max_new_tokens)?;
-        for (i, ids) in generated.iter().enumerate() {
-            let prediction = tok.decode(ids);
-            let answer = &data.samples[chunk_index * settings.eval_batch_size + i].answer;
-            exact += exact_match(&prediction, answer) as usize;
-            f1 += token_f1(&prediction, answer);
-        }
-    }
-    let n = encoded.len().max(1) as f64;
-    Ok(Metrics::from([
-        ("eval_loss".to_string(), loss_sum / tokens.max(1) as f64),
-        ("eval_exact_match".to_string(), exact as f64 / n),
-        ("eval_f1".to_string(), f1 / n),
-    ]))
 }
