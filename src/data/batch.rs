@@ -27,6 +27,16 @@ pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
     order
 }
 
+/// HF's length-grouped sampling: the shuffled `order` is cut into windows of `window` samples,
+/// each sorted longest first, so that the batches taken from it hold samples of similar length
+/// (less padding) while the order stays random across windows.
+pub fn group_by_length(mut order: Vec<usize>, source_lengths: &[usize], window: usize) -> Vec<usize> {
+    for chunk in order.chunks_mut(window.max(1)) {
+        chunk.sort_by_key(|&i| std::cmp::Reverse(source_lengths[i]));
+    }
+    order
+}
+
 pub fn collate(samples: &[&Encoded], device: Device) -> Batch {
     let source_len = samples.iter().map(|s| s.source.len()).max().unwrap_or(1);
     let target_len = samples.iter().map(|s| s.target.len()).max().unwrap_or(1);
@@ -65,6 +75,13 @@ mod tests {
         assert_eq!(Vec::<i64>::try_from(batch.attention_mask.view(-1)).unwrap(), [1, 1, 1, 1, 1, 0]);
         assert_eq!(Vec::<i64>::try_from(batch.labels.view(-1)).unwrap(), [20, 1, IGNORE_INDEX, 21, 22, 1]);
         assert_eq!(batch.target_tokens, 5);
+    }
+
+    #[test]
+    fn length_grouping_sorts_within_windows_only() {
+        let lengths = [5, 1, 9, 3, 7, 2];
+        let grouped = group_by_length(vec![0, 1, 2, 3, 4, 5], &lengths, 3);
+        assert_eq!(grouped, [2, 0, 1, 4, 3, 5]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod qa;
+pub mod report;
 pub mod tokenizer;
 
 use rand::seq::SliceRandom;
@@ -10,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use qa::{load_jsonl, write_jsonl, FieldNames, QaSample};
+pub use qa::{load_jsonl, write_jsonl, FieldNames, OnBadLine, QaSample};
 pub use tokenizer::ByteTokenizer;
 
 /// How samples become token ids.
@@ -44,11 +45,13 @@ pub struct Encoded {
 pub struct Dataset {
     pub samples: Arc<Vec<QaSample>>,
     pub options: EncodeOptions,
+    /// Bad lines skipped while loading (`on_bad_line = "skip"`), reported in run.json.
+    pub skipped_lines: usize,
 }
 
 impl Dataset {
     pub fn new(samples: Vec<QaSample>, options: EncodeOptions) -> Self {
-        Dataset { samples: Arc::new(samples), options }
+        Dataset { samples: Arc::new(samples), options, skipped_lines: 0 }
     }
 
     pub fn len(&self) -> usize {

@@ -1,6 +1,8 @@
 //! `ft.data`: QA datasets as handles; the samples stay in Rust.
 
-use crate::data::{load_jsonl, Dataset, EncodeOptions, FieldNames};
+use crate::data::report::TruncationReport;
+use crate::data::{load_jsonl, Dataset, EncodeOptions, FieldNames, OnBadLine};
+use mlua::LuaSerdeExt;
 use mlua::{FromLua, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 
 #[derive(Clone)]
@@ -35,6 +37,7 @@ impl UserData for LuaDataset {
             let (train, eval) = this.0.split(fraction, seed);
             Ok((LuaDataset(train), LuaDataset(eval)))
         });
+        methods.add_method("report", |lua, this, ()| lua.to_value(&TruncationReport::of(&this.0)));
         methods.add_method("write_jsonl", |_, this, path: String| {
             crate::data::write_jsonl(path.as_ref(), &this.0.samples)
                 .map_err(|e| mlua::Error::runtime(format!("write_jsonl: {e:#}")))
@@ -60,7 +63,17 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|_, (path, opts): (String, Option<Table>)| {
             let mut options = EncodeOptions::default();
             let mut fields = FieldNames::default();
+            let mut on_bad_line = OnBadLine::Error;
             if let Some(opts) = opts {
+                on_bad_line = match opts.get::<Option<String>>("on_bad_line")?.as_deref() {
+                    None | Some("error") => OnBadLine::Error,
+                    Some("skip") => OnBadLine::Skip,
+                    Some(other) => {
+                        return Err(mlua::Error::runtime(format!(
+                            "ft.data.qa: on_bad_line must be \"error\" or \"skip\", got {other:?}"
+                        )))
+                    }
+                };
                 if let Some(n) = opts.get::<Option<usize>>("max_source_len")? {
                     options.max_source_len = n;
                 }
@@ -79,8 +92,19 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             if options.max_source_len < 2 || options.max_target_len < 2 {
                 return Err(mlua::Error::runtime("ft.data.qa: max_source_len and max_target_len must be at least 2"));
             }
-            let samples = load_jsonl(path.as_ref(), &fields).map_err(mlua::Error::external)?;
-            Ok(LuaDataset(Dataset::new(samples, options)))
+            let loaded = load_jsonl(path.as_ref(), &fields, on_bad_line).map_err(mlua::Error::external)?;
+            if let Some(first) = loaded.skipped.first() {
+                tracing::warn!(
+                    "{path}: skipped {} bad lines of {} (first: line {}: {})",
+                    loaded.skipped.len(),
+                    loaded.samples.len() + loaded.skipped.len(),
+                    first.line,
+                    first.problem
+                );
+            }
+            let mut data = Dataset::new(loaded.samples, options);
+            data.skipped_lines = loaded.skipped.len();
+            Ok(LuaDataset(data))
         })?,
     )?;
     Ok(data)

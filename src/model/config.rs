@@ -26,6 +26,11 @@ pub struct T5Config {
     pub feed_forward_proj: String,
     #[serde(default = "default_true")]
     pub tie_word_embeddings: bool,
+    /// Whether the decoder output is scaled by d_model^-0.5 before the vocabulary projection.
+    /// transformers 5 writes it (and always ties embeddings); older configs imply it by
+    /// `tie_word_embeddings` (T5 v1.0 scales, v1.1 does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_decoder_outputs: Option<bool>,
     #[serde(default)]
     pub decoder_start_token_id: i64,
     #[serde(default)]
@@ -103,6 +108,7 @@ impl T5Config {
             layer_norm_epsilon: 1e-6,
             feed_forward_proj: "relu".into(),
             tie_word_embeddings: true,
+            scale_decoder_outputs: None,
             decoder_start_token_id: 0,
             pad_token_id: 0,
             eos_token_id: 1,
@@ -150,6 +156,10 @@ impl T5Config {
             "gated-gelu" => Ok(FeedForward::GatedGelu),
             other => bail!("T5 config: unsupported feed_forward_proj {other:?} (expected \"relu\" or \"gated-gelu\")"),
         }
+    }
+
+    pub fn scales_decoder_output(&self) -> bool {
+        self.scale_decoder_outputs.unwrap_or(self.tie_word_embeddings)
     }
 
     pub fn inner_dim(&self) -> i64 {

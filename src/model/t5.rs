@@ -355,13 +355,12 @@ impl T5 {
     }
 
     fn lm_logits(&self, x: &Tensor, train: bool) -> TorchResult<Tensor> {
-        let x =
+        let mut x =
             rms_norm(x, &self.decoder.final_norm, self.config.layer_norm_epsilon)?.f_dropout(self.dropout(), train)?;
-        match &self.lm_head {
-            Some(head) => linear(&x, head),
-            // Tied embeddings: HF rescales the decoder output by d_model^-0.5 before the shared projection.
-            None => linear(&x.f_mul_scalar((self.config.d_model as f64).powf(-0.5))?, &self.shared),
+        if self.config.scales_decoder_output() {
+            x = x.f_mul_scalar((self.config.d_model as f64).powf(-0.5))?;
         }
+        linear(&x, self.lm_head.as_ref().unwrap_or(&self.shared))
     }
 
     /// Full forward pass: logits for teacher-forced decoder inputs.

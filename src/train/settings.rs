@@ -86,6 +86,8 @@ pub struct Settings {
     pub resume: Option<String>,
     /// Consecutive steps with a non-finite loss tolerated (each skipped) before the run stops.
     pub max_nan_steps: u64,
+    /// Batch samples of similar length together (less padding), as HF's `group_by_length`.
+    pub group_by_length: bool,
 }
 
 impl Default for Settings {
@@ -114,6 +116,7 @@ impl Default for Settings {
             output_dir: None,
             resume: None,
             max_nan_steps: 3,
+            group_by_length: true,
         }
     }
 }
@@ -145,6 +148,7 @@ pub const KEYS: &[&str] = &[
     "output_dir",
     "resume",
     "max_nan_steps",
+    "group_by_length",
 ];
 
 /// HF `TrainingArguments` names and the settings they mean.
@@ -212,6 +216,7 @@ impl Settings {
                 "output_dir" => s.output_dir = Some(PathBuf::from(text(key, value)?)),
                 "resume" => s.resume = Some(text(key, value)?).filter(|r| !r.is_empty()),
                 "max_nan_steps" => s.max_nan_steps = count(key, value, 1)? as u64,
+                "group_by_length" => s.group_by_length = boolean(key, value)?,
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }

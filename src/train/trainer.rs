@@ -7,7 +7,8 @@ use super::metrics::JsonlWriter;
 use super::optim::AdamW;
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
-use crate::data::batch::{collate, epoch_order};
+use crate::data::batch::{collate, epoch_order, group_by_length};
+use crate::data::report::{padding_waste, TruncationReport};
 use crate::data::{Dataset, Encoded};
 use crate::model::{T5Config, T5};
 use anyhow::{Context, Result};
@@ -66,13 +67,15 @@ struct Trainer<'a> {
 
 pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     std::fs::create_dir_all(&job.output_dir).with_context(|| format!("creating {}", job.output_dir.display()))?;
-    write_json(&job.output_dir.join("run.json"), &job.run_info)?;
     let s = &job.settings;
     tch::manual_seed(s.seed as i64);
     let vs = VarStore::new(job.device);
     let model = T5::new(&vs.root(), job.model.clone());
     let optimizer = AdamW::new(&vs, s.adam_beta1, s.adam_beta2, s.adam_epsilon);
     let train = job.train.encode_all();
+    let mut run_info = job.run_info.clone();
+    run_info["data"] = describe_data(job, &train);
+    write_json(&job.output_dir.join("run.json"), &run_info)?;
     let steps_per_epoch = train.len().div_ceil(s.batch_size * s.grad_accum) as u64;
     let max_steps = s.max_steps.unwrap_or((s.epochs * steps_per_epoch as f64).ceil() as u64);
     info!(
@@ -112,6 +115,44 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics })
 }
 
+/// The order in which an epoch visits the training samples (seeded; length-grouped if asked).
+fn sample_order(train: &[Encoded], settings: &Settings, epoch: u64) -> Vec<usize> {
+    let order = epoch_order(train.len(), settings.seed, epoch);
+    if !settings.group_by_length {
+        return order;
+    }
+    let lengths: Vec<usize> = train.iter().map(|e| e.source.len()).collect();
+    group_by_length(order, &lengths, settings.batch_size * settings.grad_accum * LENGTH_GROUP_WINDOW)
+}
+
+/// Optimizer steps' worth of samples sorted together by length (HF uses 50 batches).
+const LENGTH_GROUP_WINDOW: usize = 50;
+
+/// The data report shown before training and kept in run.json: lengths, truncation, padding.
+fn describe_data(job: &TrainJob, train: &[Encoded]) -> serde_json::Value {
+    let report = TruncationReport::of(&job.train);
+    info!("train data: {report}");
+    let s = &job.settings;
+    let waste = |grouped: bool| {
+        let order = sample_order(train, &Settings { group_by_length: grouped, ..s.clone() }, 0);
+        let batches: Vec<&[usize]> = order.chunks(s.batch_size).collect();
+        padding_waste(train, &batches)
+    };
+    let (grouped, shuffled) = (waste(true), waste(false));
+    info!(
+        "padding: {:.1}% of source tokens with length grouping, {:.1}% without (this run: {})",
+        100.0 * grouped,
+        100.0 * shuffled,
+        if s.group_by_length { "grouped" } else { "not grouped" }
+    );
+    json!({
+        "train": report,
+        "eval": job.eval.as_ref().map(TruncationReport::of),
+        "skipped_lines": {"train": job.train.skipped_lines, "eval": job.eval.as_ref().map(|e| e.skipped_lines)},
+        "padding_waste": {"grouped": grouped, "shuffled": shuffled},
+    })
+}
+
 impl Trainer<'_> {
     fn run(&mut self) -> Result<()> {
         let decision = self.fire(Event::TrainBegin, None)?;
@@ -123,7 +164,7 @@ impl Trainer<'_> {
                 let decision = self.fire(Event::EpochBegin, None)?;
                 self.apply(decision)?;
             }
-            let order = epoch_order(self.train.len(), self.job.settings.seed, epoch);
+            let order = sample_order(&self.train, &self.job.settings, epoch);
             while self.state.epoch_cursor < order.len() && self.state.stop_reason.is_none() {
                 let cursor = self.state.epoch_cursor;
                 let take = (self.state.batch_size * self.state.grad_accum).min(order.len() - cursor);

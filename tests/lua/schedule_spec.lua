@@ -1,23 +1,19 @@
 package.path = "tests/lua/?.lua;" .. package.path
--- Spec for ftlua.schedule, table-driven. Values from HF transformers'
--- get_{constant,linear,cosine}_schedule_with_warmup formulas at the listed steps.
+-- Spec for ftlua.schedule: every multiplier, at every step, equals HF transformers' scheduler
+-- (golden values from tests/lua/golden/make_golden.py).
 local schedule = require "ftlua.schedule"
+local golden = require "golden.schedules"
 local t = require "spec"
 
-local cases = {
-  -- name, schedule, max_steps, warmup, { {step, expected factor}, ... }
-  { "constant", schedule.constant(), 100, 10, { { 0, 0.0 }, { 5, 0.5 }, { 10, 1.0 }, { 99, 1.0 } } },
-  { "linear", schedule.linear(), 100, 10, { { 0, 0.0 }, { 5, 0.5 }, { 10, 1.0 }, { 55, 0.5 }, { 100, 0.0 } } },
-  { "cosine", schedule.cosine(), 110, 10, { { 5, 0.5 }, { 10, 1.0 }, { 60, 0.5 }, { 110, 0.0 } } },
-  { "cosine min_ratio", schedule.cosine { min_ratio = 0.1 }, 110, 10, { { 60, 0.55 }, { 110, 0.1 } } },
-  { "own warmup wins", schedule.linear { warmup_steps = 20 }, 100, 10, { { 10, 0.5 } } },
-  { "warmup_cosine alias", schedule.warmup_cosine(), 110, 10, { { 60, 0.5 } } },
-}
-
-for _, case in ipairs(cases) do
-  local name, f, max_steps, warmup, points = table.unpack(case)
-  for _, point in ipairs(points) do
-    t.near(f(point[1], max_steps, warmup), point[2], 1e-12, ("%s at step %d"):format(name, point[1]))
+for _, case in ipairs(golden) do
+  local f = schedule[case.name](case.opts)
+  for step, expected in ipairs(case.values) do
+    t.near(f(step - 1, case.max_steps, case.warmup), expected, 1e-12,
+      ("%s (max_steps %d, warmup %d) at step %d"):format(case.name, case.max_steps, case.warmup, step - 1))
   end
 end
+
+-- Options given to the schedule win over the trainer's warmup; warmup_cosine is cosine.
+t.near(schedule.linear { warmup_steps = 20 }(10, 100, 10), 0.5, 1e-12, "own warmup wins")
+t.near(schedule.warmup_cosine()(60, 110, 10), 0.5, 1e-12, "warmup_cosine alias")
 t.done("schedule")
