@@ -88,7 +88,7 @@ def main():
 
     run = json.load(open(f"{args.run}/run.json"))
     settings, model_config = run["settings"], dict(run["model"])
-    max_steps = args.max_steps or json.load(open(f"{args.run}/best/trainer_state.json"))["max_steps"]
+    max_steps = args.max_steps or json.load(open(f"{args.run}/trainer_state.json"))["max_steps"]
     train = load(args.train, 384, 48)
     evals = load(args.eval, 384, 48)
     torch.manual_seed(settings["seed"])

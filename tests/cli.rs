@@ -1,5 +1,6 @@
 //! End-to-end tests of the `ftlua` binary: command line, Lua errors, callbacks, real training.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -157,7 +158,10 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
 
 fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ftlua"));
-    command.args(args).current_dir(repo()).env_remove("STOP_AT");
+    command.args(args).current_dir(repo());
+    for var in ["STOP_AT", "POLICY", "BATCH", "ACCUM", "FTLUA_INJECT_OOM"] {
+        command.env_remove(var);
+    }
     for (k, v) in env {
         command.env(k, v);
     }
@@ -190,4 +194,68 @@ fn stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
         let b = std::fs::read(resumed.join("checkpoint-8").join(file)).unwrap();
         assert!(a == b, "{file} differs between the uninterrupted and the resumed run");
     }
+}
+
+fn summary(out: &Output) -> HashMap<String, String> {
+    let message = text(out);
+    assert!(out.status.success(), "{message}");
+    let line = message.lines().find(|l| l.starts_with("steps=")).unwrap_or_else(|| panic!("no summary in {message}"));
+    line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn a_batch_that_does_not_fit_recovers_to_the_same_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |name: &str| {
+        ["run", "tests/scripts/oom.lua", "--device", "cpu", "--output-dir", dir.path().join(name).to_str().unwrap()]
+            .map(String::from)
+    };
+    let fits = run_with_env(&args("fits").each_ref().map(String::as_str), &[("BATCH", "4"), ("ACCUM", "2")]);
+    let adapts = run_with_env(
+        &args("adapts").each_ref().map(String::as_str),
+        &[("BATCH", "8"), ("FTLUA_INJECT_OOM", "batch>4")],
+    );
+    let (fits, adapts) = (summary(&fits), summary(&adapts));
+    assert_eq!(adapts["ooms"], "1", "one recovery, then the smaller batch fits");
+    assert_eq!(adapts["batch"], "4x2", "halved batch, doubled accumulation");
+    assert_eq!((&adapts["steps"], &adapts["samples"]), (&fits["steps"], &fits["samples"]));
+    let (a, b): (f64, f64) = (adapts["loss"].parse().unwrap(), fits["loss"].parse().unwrap());
+    assert!((a - b).abs() < 1e-3, "final loss {a} vs {b}");
+    let log = std::fs::read_to_string(dir.path().join("adapts/metrics.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"event\":\"oom\"") && l.contains("\"to\":[4,2]")), "{log}");
+}
+
+#[test]
+fn twenty_recoveries_in_a_row_leave_memory_at_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = run_with_env(
+        &["run", "tests/scripts/oom.lua", "--device", "cpu", "--output-dir", out_dir.to_str().unwrap()],
+        &[("BATCH", "8"), ("POLICY", "retry_same"), ("FTLUA_INJECT_OOM", "count:20")],
+    );
+    let s = summary(&out);
+    assert_eq!((s["ooms"].as_str(), s["steps"].as_str(), s["batch"].as_str()), ("20", "6", "8x1"));
+    let rss: Vec<f64> = text(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("rss="))
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // The first failure allocates the allocator's working set; after it, a leak would grow each time.
+    let (second, last) = (rss[1], rss[rss.len() - 1]);
+    assert!(last <= second * 1.05, "resident memory grew from {second} to {last} bytes over 20 recoveries: {rss:?}");
+}
+
+#[test]
+fn out_of_memory_in_evaluation_shrinks_only_the_eval_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = run_with_env(
+        &["run", "tests/scripts/oom.lua", "--device", "cpu", "--output-dir", out_dir.to_str().unwrap()],
+        &[("BATCH", "8"), ("FTLUA_INJECT_OOM", "eval>2")],
+    );
+    let s = summary(&out);
+    assert_eq!(s["batch"], "8x1", "the training batch is untouched");
+    assert_eq!(s["eval_batch"], "2", "8 -> 4 -> 2");
 }

@@ -1,7 +1,7 @@
 //! ftlua's T5 against HF transformers' T5ForConditionalGeneration on tiny random models of both
 //! variants (fixtures from tests/golden/make_t5.py): logits, loss, every gradient, greedy output.
 
-use ftlua::model::{generate, T5Config, T5};
+use ftlua::model::{generate, weights, T5Config, T5};
 use std::collections::HashMap;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -14,10 +14,8 @@ fn check_variant(name: &str) {
     let config = T5Config::load(format!("{dir}/config.json").as_ref()).unwrap();
     let vs = VarStore::new(Device::Cpu);
     let model = T5::new(&vs.root(), config);
-    {
-        let _no_grad = tch::no_grad_guard();
-        vs.read_safetensors(format!("{dir}/model.safetensors")).unwrap();
-    }
+    let unused = weights::load_into(&vs, dir.as_ref()).unwrap();
+    assert!(unused.is_empty(), "{name}: HF wrote weights ftlua does not use: {unused:?}");
     let io: HashMap<String, Tensor> =
         Tensor::read_safetensors(format!("{dir}/io.safetensors")).unwrap().into_iter().collect();
     let (input_ids, mask, labels) = (&io["input_ids"], &io["attention_mask"], &io["labels"]);

@@ -1,10 +1,10 @@
 //! `ft.model`: model descriptions. Weights are created by the trainer, on its device.
 
-use crate::model::T5Config;
+use crate::model::{weights, ModelSpec, T5Config};
 use mlua::{FromLua, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
 
 #[derive(Clone)]
-pub struct LuaModel(pub T5Config);
+pub struct LuaModel(pub ModelSpec);
 
 impl FromLua for LuaModel {
     fn from_lua(value: Value, _: &Lua) -> mlua::Result<Self> {
@@ -21,8 +21,9 @@ impl UserData for LuaModel {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("info", |lua, this, ()| {
             let info = lua.create_table()?;
-            info.set("config", lua.to_value(&this.0)?)?;
-            info.set("parameters", parameter_count(&this.0))?;
+            info.set("config", lua.to_value(&this.0.config)?)?;
+            info.set("parameters", parameter_count(&this.0.config))?;
+            info.set("weights", this.0.weights.as_ref().map(|p| p.display().to_string()))?;
             Ok(info)
         });
     }
@@ -64,7 +65,17 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             }
             config = serde_json::from_value(json).map_err(|e| mlua::Error::runtime(format!("ft.model.t5: {e}")))?;
             config.validate().map_err(mlua::Error::external)?;
-            Ok(LuaModel(config))
+            Ok(LuaModel(ModelSpec { config, weights: None }))
+        })?,
+    )?;
+    model.set(
+        "load",
+        lua.create_function(|_, dir: String| {
+            let path = std::path::Path::new(&dir);
+            let config = T5Config::load(&path.join("config.json"))
+                .map_err(|e| mlua::Error::runtime(format!("ft.model.load: {e:#}")))?;
+            weights::weight_files(path).map_err(|e| mlua::Error::runtime(format!("ft.model.load: {e:#}")))?;
+            Ok(LuaModel(ModelSpec { config, weights: Some(path.to_owned()) }))
         })?,
     )?;
     Ok(model)

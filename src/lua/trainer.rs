@@ -5,7 +5,7 @@ use super::data::LuaDataset;
 use super::model::LuaModel;
 use super::{lua_error_text, RunOptions};
 use crate::train::settings::{canonical_key, Value as SettingValue};
-use crate::train::{fit, Decision, Event, Hooks, Metrics, Settings, TrainJob, TrainerState};
+use crate::train::{fit, Decision, Event, Hooks, Settings, TrainJob, TrainerState};
 use anyhow::anyhow;
 use mlua::{Function, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
 use std::collections::BTreeMap;
@@ -142,9 +142,21 @@ impl UserData for LuaTrainer {
             table.set("global_step", result.state.global_step)?;
             table.set("stop_reason", result.state.stop_reason.clone())?;
             table.set("output_dir", job.output_dir.display().to_string())?;
+            table.set("diagnosis", diagnose(lua, &result.history)?)?;
             Ok(table)
         });
     }
+}
+
+/// The stdlib's fit diagnosis of a finished run, printed and returned to the script.
+fn diagnose(lua: &Lua, history: &[serde_json::Value]) -> mlua::Result<Table> {
+    let module: Table = lua.load("return require 'ftlua.diagnose'").set_name("=[ftlua diagnose]").eval()?;
+    let verdict: Table = module.get::<Function>("verdict")?.call(lua.to_value(history)?)?;
+    let text: String = module.get::<Function>("format")?.call(verdict.clone())?;
+    for line in text.lines() {
+        tracing::info!("{line}");
+    }
+    Ok(verdict)
 }
 
 fn caller_location(lua: &Lua) -> Option<String> {
@@ -163,7 +175,8 @@ impl LuaTrainer {
         let output_dir = settings.output_dir.clone().unwrap_or_else(|| options.default_output_dir.clone());
         let run_info = serde_json::json!({
             "settings": settings,
-            "model": self.model.0,
+            "model": self.model.0.config,
+            "init_weights": self.model.0.weights,
             "device": format!("{:?}", options.device),
             "train_samples": self.train.0.len(),
             "eval_samples": self.eval.as_ref().map(|e| e.0.len()),
@@ -214,10 +227,15 @@ impl Hooks for LuaHooks<'_> {
         self.handlers.iter().any(|h| h.event == event)
     }
 
-    fn fire(&mut self, event: Event, state: &TrainerState, metrics: Option<&Metrics>) -> anyhow::Result<Decision> {
+    fn fire(
+        &mut self,
+        event: Event,
+        state: &TrainerState,
+        payload: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Decision> {
         let state = self.lua.to_value(state).map_err(lua_anyhow)?;
-        let metrics = match metrics {
-            Some(m) => self.lua.to_value(m).map_err(lua_anyhow)?,
+        let metrics = match payload {
+            Some(p) => self.lua.to_value(p).map_err(lua_anyhow)?,
             None => Value::Nil,
         };
         let mut decision = Decision::default();

@@ -3,6 +3,17 @@
 pub mod config;
 pub mod generate;
 pub mod t5;
+pub mod weights;
 
 pub use config::T5Config;
 pub use t5::T5;
+
+use std::path::PathBuf;
+
+/// A model to train: its configuration, and the checkpoint directory its weights start from
+/// (`None`: HF's random initialisation, seeded).
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub config: T5Config,
+    pub weights: Option<PathBuf>,
+}

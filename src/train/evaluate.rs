@@ -2,11 +2,11 @@
 
 use super::events::Metrics;
 use super::metrics::{exact_match, token_f1};
+use super::oom::{FaultInjector, StepError};
 use super::settings::Settings;
 use crate::data::batch::collate;
 use crate::data::{ByteTokenizer, Dataset, Encoded};
 use crate::model::{generate, T5};
-use anyhow::Result;
 use tch::Device;
 
 /// Predictions shown in the log after each evaluation.
@@ -18,29 +18,34 @@ pub struct Evaluation {
     pub examples: Vec<(String, String, String)>,
 }
 
-/// Eval loss (token-weighted mean over the eval set) and exact match and F1 of greedy answers.
+/// Eval loss (token-weighted mean over the eval set) and exact match and F1 of greedy answers,
+/// in batches of `batch_size`. An out-of-memory error is returned as such, for the caller to retry
+/// with a smaller eval batch.
 pub fn evaluate(
     model: &T5,
     encoded: &[Encoded],
     data: &Dataset,
     settings: &Settings,
+    batch_size: usize,
     device: Device,
-) -> Result<Evaluation> {
+    injector: &FaultInjector,
+) -> Result<Evaluation, StepError> {
     let _no_grad = tch::no_grad_guard();
     let max_new_tokens = settings.max_new_tokens.unwrap_or(data.options.max_target_len) as i64;
     let (mut loss_sum, mut tokens, mut exact, mut f1) = (0.0, 0usize, 0usize, 0.0);
     let mut examples = Vec::new();
     let samples: Vec<&Encoded> = encoded.iter().collect();
-    for (chunk_index, chunk) in samples.chunks(settings.eval_batch_size).enumerate() {
+    for (chunk_index, chunk) in samples.chunks(batch_size).enumerate() {
         let batch = collate(chunk, device);
         let encoder_states = model.encode(&batch.input_ids, &batch.attention_mask, false)?;
+        injector.eval(batch.samples)?;
         let logits = model.decode(&model.shift_right(&batch.labels)?, &encoder_states, &batch.attention_mask, false)?;
         loss_sum += T5::loss_sum(&logits, &batch.labels)?.f_double_value(&[])?;
         tokens += batch.target_tokens;
         let generated = generate::greedy(model, &encoder_states, &batch.attention_mask, max_new_tokens)?;
         for (i, ids) in generated.iter().enumerate() {
             let prediction = ByteTokenizer.decode(ids);
-            let sample = &data.samples[chunk_index * settings.eval_batch_size + i];
+            let sample = &data.samples[chunk_index * batch_size + i];
             exact += exact_match(&prediction, &sample.answer) as usize;
             f1 += token_f1(&prediction, &sample.answer);
             if examples.len() < SHOWN_EXAMPLES {

@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod evaluate;
 pub mod events;
 pub mod metrics;
+pub mod oom;
 pub mod optim;
 pub mod settings;
 pub mod state;

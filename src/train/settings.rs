@@ -88,6 +88,9 @@ pub struct Settings {
     pub max_nan_steps: u64,
     /// Batch samples of similar length together (less padding), as HF's `group_by_length`.
     pub group_by_length: bool,
+    /// CPU memory budget for the run in bytes ("1.5GiB" in scripts): allocations past it fail
+    /// and are recovered by the `oom` policy.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for Settings {
@@ -117,6 +120,7 @@ impl Default for Settings {
             resume: None,
             max_nan_steps: 3,
             group_by_length: true,
+            max_memory: None,
         }
     }
 }
@@ -149,6 +153,7 @@ pub const KEYS: &[&str] = &[
     "resume",
     "max_nan_steps",
     "group_by_length",
+    "max_memory",
 ];
 
 /// HF `TrainingArguments` names and the settings they mean.
@@ -217,6 +222,7 @@ impl Settings {
                 "resume" => s.resume = Some(text(key, value)?).filter(|r| !r.is_empty()),
                 "max_nan_steps" => s.max_nan_steps = count(key, value, 1)? as u64,
                 "group_by_length" => s.group_by_length = boolean(key, value)?,
+                "max_memory" => s.max_memory = Some(memory_size(key, value)?),
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }
@@ -277,6 +283,18 @@ fn count(key: &str, value: &Value, min: usize) -> Result<usize, SettingsError> {
         });
     }
     Ok(n as usize)
+}
+
+fn memory_size(key: &str, value: &Value) -> Result<u64, SettingsError> {
+    let parsed = match value {
+        Value::Number(n) if *n > 0.0 => Some(*n as u64),
+        Value::Text(t) => super::oom::parse_size(t),
+        _ => None,
+    };
+    parsed.filter(|&b| b > 0).ok_or_else(|| SettingsError::OutOfRange {
+        key: key.into(),
+        problem: format!("expected a size like \"1.5GiB\" or \"800MB\", got {}", value.describe()),
+    })
 }
 
 fn boolean(key: &str, value: &Value) -> Result<bool, SettingsError> {

@@ -20,6 +20,8 @@ pub struct TrainerState {
     pub lr: f64,
     pub batch_size: usize,
     pub grad_accum: usize,
+    /// Evaluation batch; an out-of-memory error during evaluation halves it (and only it).
+    pub eval_batch_size: usize,
     pub weight_decay: f64,
     /// Loss of the last optimizer step.
     pub loss: Option<f64>,

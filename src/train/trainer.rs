@@ -2,15 +2,17 @@
 //! between steps it fires events to the hooks and applies the decisions they return.
 
 use super::checkpoint::{self, write_dir_atomically, write_json, write_model};
+use super::evaluate::evaluate;
 use super::events::{Decision, Event, Metrics};
 use super::metrics::JsonlWriter;
+use super::oom::{self, FaultInjector, StepError};
 use super::optim::AdamW;
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
 use crate::data::batch::{collate, epoch_order, group_by_length};
 use crate::data::report::{padding_waste, TruncationReport};
 use crate::data::{Dataset, Encoded};
-use crate::model::{T5Config, T5};
+use crate::model::{weights, ModelSpec, T5};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
@@ -22,7 +24,8 @@ use tracing::{info, warn};
 pub trait Hooks {
     /// Whether any handler listens to `event` (so the snapshot is built only when needed).
     fn wants(&self, event: Event) -> bool;
-    fn fire(&mut self, event: Event, state: &TrainerState, metrics: Option<&Metrics>) -> Result<Decision>;
+    /// `payload`: the metrics of `eval_end`, what is known of an `oom`; `None` for other events.
+    fn fire(&mut self, event: Event, state: &TrainerState, payload: Option<&serde_json::Value>) -> Result<Decision>;
     /// The learning-rate multiplier for optimizer step `step` (0-based) of `max_steps`.
     fn lr_factor(&mut self, step: u64, max_steps: u64, warmup_steps: u64) -> Result<f64>;
     /// Every callback's own state (patience counters, best values), saved in each checkpoint.
@@ -32,7 +35,7 @@ pub trait Hooks {
 
 pub struct TrainJob {
     pub settings: Settings,
-    pub model: T5Config,
+    pub model: ModelSpec,
     pub train: Dataset,
     pub eval: Option<Dataset>,
     pub device: Device,
@@ -45,6 +48,8 @@ pub struct TrainJob {
 pub struct FitResult {
     pub state: TrainerState,
     pub metrics: Metrics,
+    /// The records of metrics.jsonl (log, eval, save, stop, ...), in order.
+    pub history: Vec<serde_json::Value>,
 }
 
 struct Trainer<'a> {
@@ -63,6 +68,11 @@ struct Trainer<'a> {
     last_saved_step: Option<u64>,
     last_metrics: Metrics,
     nan_streak: u64,
+    /// Out-of-memory recoveries in a row within the current step.
+    oom_retries: u32,
+    /// Every record written to metrics.jsonl, for the end-of-run diagnosis.
+    history: Vec<serde_json::Value>,
+    injector: FaultInjector,
 }
 
 pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
@@ -70,7 +80,19 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     let s = &job.settings;
     tch::manual_seed(s.seed as i64);
     let vs = VarStore::new(job.device);
-    let model = T5::new(&vs.root(), job.model.clone());
+    let model = T5::new(&vs.root(), job.model.config.clone());
+    if let Some(dir) = &job.model.weights {
+        let unused = weights::load_into(&vs, dir)?;
+        info!(
+            "loaded weights from {}{}",
+            dir.display(),
+            if unused.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} unused: {})", unused.len(), unused.join(", "))
+            }
+        );
+    }
     let optimizer = AdamW::new(&vs, s.adam_beta1, s.adam_beta2, s.adam_epsilon);
     let train = job.train.encode_all();
     let mut run_info = job.run_info.clone();
@@ -96,6 +118,7 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
             planned_max_steps: max_steps,
             batch_size: s.batch_size,
             grad_accum: s.grad_accum,
+            eval_batch_size: s.eval_batch_size,
             weight_decay: s.weight_decay,
             ..TrainerState::default()
         },
@@ -107,12 +130,22 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         last_saved_step: None,
         last_metrics: Metrics::new(),
         nan_streak: 0,
+        oom_retries: 0,
+        history: Vec::new(),
+        injector: FaultInjector::from_env()?,
     };
     if let Some(resume) = &s.resume {
         trainer.resume(resume)?;
     }
+    let _cap = match s.max_memory {
+        Some(budget) if job.device == Device::Cpu => {
+            info!("max_memory: allocations beyond {:.2} GiB more are refused", budget as f64 / (1u64 << 30) as f64);
+            Some(oom::MemoryCap::new(budget)?)
+        }
+        _ => None,
+    };
     trainer.run()?;
-    Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics })
+    Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.history })
 }
 
 /// The order in which an epoch visits the training samples (seeded; length-grouped if asked).
@@ -124,6 +157,9 @@ fn sample_order(train: &[Encoded], settings: &Settings, epoch: u64) -> Vec<usize
     let lengths: Vec<usize> = train.iter().map(|e| e.source.len()).collect();
     group_by_length(order, &lengths, settings.batch_size * settings.grad_accum * LENGTH_GROUP_WINDOW)
 }
+
+/// Out-of-memory recoveries allowed within one step before the run gives up.
+const MAX_OOM_RETRIES: u32 = 64;
 
 /// Optimizer steps' worth of samples sorted together by length (HF uses 50 batches).
 const LENGTH_GROUP_WINDOW: usize = 50;
@@ -228,21 +264,14 @@ impl Trainer<'_> {
             }
         };
         self.state.lr = lr;
-        self.optimizer.zero_grad()?;
-        let label_tokens: usize = indices.iter().map(|&i| self.train[i].target.len()).sum();
-        let mut step_loss = 0.0;
-        for micro in indices.chunks(self.state.batch_size) {
-            let samples: Vec<&Encoded> = micro.iter().map(|&i| &self.train[i]).collect();
-            let batch = collate(&samples, self.job.device);
-            let decoder_input = self.model.shift_right(&batch.labels)?;
-            let logits = self.model.forward(&batch.input_ids, &batch.attention_mask, &decoder_input, true)?;
-            let loss = T5::loss_sum(&logits, &batch.labels)?.f_div_scalar(label_tokens as f64)?;
-            loss.f_backward()?;
-            step_loss += loss.f_double_value(&[])?;
-            self.state.tokens_seen += (batch.source_tokens + batch.target_tokens) as u64;
-            self.state.samples_seen += batch.samples as u64;
-            self.fire(Event::SubstepEnd, None)?;
-        }
+        let step_loss = loop {
+            match self.accumulate_gradients(indices) {
+                Ok(loss) => break loss,
+                Err(StepError::OutOfMemory(message)) => self.recover_from_oom(&message, indices)?,
+                Err(StepError::Other(error)) => return Err(error),
+            }
+        };
+        self.oom_retries = 0;
         let grad_norm = self.optimizer.clip_grad_norm(self.job.settings.max_grad_norm)?;
         self.state.loss = Some(step_loss);
         self.state.grad_norm = Some(grad_norm);
@@ -259,6 +288,75 @@ impl Trainer<'_> {
         Ok(())
     }
 
+    /// Forward and backward over the step's samples in micro-batches of `batch_size`, gradients
+    /// accumulating; returns the step's loss. Each micro-batch's loss is divided by the label tokens
+    /// of the whole step, so how the step is split does not change its gradient.
+    fn accumulate_gradients(&mut self, indices: &[usize]) -> Result<f64, StepError> {
+        self.optimizer.zero_grad()?;
+        let label_tokens: usize = indices.iter().map(|&i| self.train[i].target.len()).sum();
+        let (mut step_loss, mut samples_seen, mut tokens_seen) = (0.0, 0, 0);
+        for micro in indices.chunks(self.state.batch_size) {
+            let samples: Vec<&Encoded> = micro.iter().map(|&i| &self.train[i]).collect();
+            let batch = collate(&samples, self.job.device);
+            let decoder_input = self.model.shift_right(&batch.labels)?;
+            let logits = self.model.forward(&batch.input_ids, &batch.attention_mask, &decoder_input, true)?;
+            self.injector.train(batch.samples)?;
+            let loss = T5::loss_sum(&logits, &batch.labels)?.f_div_scalar(label_tokens as f64)?;
+            loss.f_backward()?;
+            step_loss += loss.f_double_value(&[])?;
+            samples_seen += batch.samples as u64;
+            tokens_seen += (batch.source_tokens + batch.target_tokens) as u64;
+            self.fire(Event::SubstepEnd, None)?;
+        }
+        self.state.samples_seen += samples_seen;
+        self.state.tokens_seen += tokens_seen;
+        Ok(step_loss)
+    }
+
+    /// After an out-of-memory error the failed attempt's tensors are already dropped; this
+    /// discards its partial gradients, asks the `oom` handlers for a smaller batch (by default:
+    /// halve the batch, double the accumulation, so the effective batch is kept) and applies it.
+    /// The same samples are then retried; optimizer, schedule and data position are untouched.
+    fn recover_from_oom(&mut self, message: &str, indices: &[usize]) -> Result<()> {
+        self.optimizer.zero_grad()?;
+        self.oom_retries += 1;
+        let (batch, accum, step) = (self.state.batch_size, self.state.grad_accum, self.state.global_step);
+        let longest = indices.iter().map(|&i| self.train[i].source.len()).max().unwrap_or(0);
+        let info = json!({
+            "phase": "train", "message": message, "batch_size": batch, "grad_accum": accum,
+            "max_source_len": longest, "resident_bytes": oom::resident_bytes(), "retries": self.oom_retries,
+        });
+        let decision = self.fire(Event::Oom, Some(&info))?;
+        if let Some(reason) = decision.stop {
+            return self.give_up_after_oom(message, &reason);
+        }
+        let (new_batch, new_accum) = match (decision.batch_size, decision.grad_accum) {
+            (None, None) if batch == 1 => return self.give_up_after_oom(message, "even a batch of 1 does not fit"),
+            (None, None) => (batch.div_ceil(2), accum * 2),
+            (b, a) => (b.unwrap_or(batch), a.unwrap_or(accum)),
+        };
+        if self.oom_retries > MAX_OOM_RETRIES {
+            let reason = format!("{} recoveries in a row at the same step", self.oom_retries);
+            return self.give_up_after_oom(message, &reason);
+        }
+        warn!("out of memory at step {step} with batch {batch}×{accum}: retrying the same samples with {new_batch}×{new_accum} ({message})");
+        self.record(&json!({"event": "oom", "step": step, "from": [batch, accum], "to": [new_batch, new_accum], "message": message}))?;
+        self.apply(Decision { batch_size: Some(new_batch), grad_accum: Some(new_accum), ..decision })
+    }
+
+    /// Saves the last completed step, then stops with advice: nothing smaller is left to try.
+    fn give_up_after_oom(&mut self, message: &str, reason: &str) -> Result<()> {
+        if self.state.global_step > 0 {
+            self.save()?;
+        }
+        anyhow::bail!(
+            "out of memory at step {} ({message}): {reason}. The last completed step is saved in {}; \
+             to fit, try precision = \"bf16\" on a GPU, a smaller model, or a shorter max_source_len",
+            self.state.global_step,
+            self.job.output_dir.display()
+        )
+    }
+
     /// A non-finite loss or gradient: the update is skipped (the step still counts, so the schedule
     /// and the data move on), `nan` fires, and too many in a row stop the run after a save.
     fn skip_non_finite_step(&mut self, loss: f64, grad_norm: f64) -> Result<()> {
@@ -266,7 +364,7 @@ impl Trainer<'_> {
         self.state.global_step += 1;
         warn!("step {}: loss {loss}, grad norm {grad_norm}: update skipped", self.state.global_step);
         let record = json!({"event": "nan", "step": self.state.global_step, "loss": loss.to_string(), "grad_norm": grad_norm.to_string()});
-        self.log.write(&record)?;
+        self.record(&record)?;
         let decision = self.fire(Event::Nan, None)?;
         self.apply(decision)?;
         let limit = self.job.settings.max_nan_steps;
@@ -347,7 +445,7 @@ impl Trainer<'_> {
         write_json(&self.job.output_dir.join("trainer_state.json"), &self.state)?;
         let record =
             json!({"event": "train_end", "step": step, "reason": self.state.stop_reason, "best": self.state.best});
-        self.log.write(&record)?;
+        self.record(&record)?;
         self.fire(Event::TrainEnd, None)?;
         Ok(())
     }
@@ -385,7 +483,7 @@ impl Trainer<'_> {
             self.save()?;
         }
         if let Some(reason) = decision.stop {
-            self.log.write(&json!({"event": "stop", "step": step, "reason": reason}))?;
+            self.record(&json!({"event": "stop", "step": step, "reason": reason}))?;
             self.stop(reason);
         }
         Ok(())
@@ -408,7 +506,7 @@ impl Trainer<'_> {
             st.batch_size,
             st.grad_accum
         );
-        self.log.write(&json!({
+        self.record(&json!({
             "event": "log", "step": st.global_step, "epoch": st.epoch, "loss": loss, "learning_rate": st.lr,
             "grad_norm": st.grad_norm, "batch_size": st.batch_size, "grad_accum": st.grad_accum,
             "samples_per_second": samples_per_second, "elapsed_seconds": st.elapsed_seconds,
@@ -421,7 +519,29 @@ impl Trainer<'_> {
         let mut decision = self.fire(Event::EvalBegin, None)?;
         let started = Instant::now();
         let data = self.job.eval.as_ref().context("evaluation asked for, but the trainer has no eval set")?;
-        let evaluation = super::evaluate::evaluate(&self.model, &self.eval, data, &self.job.settings, self.job.device)?;
+        let evaluation = loop {
+            let batch = self.state.eval_batch_size;
+            let result =
+                evaluate(&self.model, &self.eval, data, &self.job.settings, batch, self.job.device, &self.injector);
+            match result {
+                Ok(evaluation) => break evaluation,
+                Err(StepError::Other(error)) => return Err(error),
+                Err(StepError::OutOfMemory(message)) if batch > 1 => {
+                    // Only the eval batch shrinks: the training batch is a different budget.
+                    let smaller = batch.div_ceil(2);
+                    warn!("out of memory during evaluation with batch {batch}: retrying with {smaller} ({message})");
+                    let info = json!({"phase": "eval", "message": message, "eval_batch_size": batch, "resident_bytes": oom::resident_bytes()});
+                    let step = self.state.global_step;
+                    self.record(&json!({"event": "oom", "phase": "eval", "step": step, "from": batch, "to": smaller, "message": message}))?;
+                    self.state.eval_batch_size = smaller;
+                    let informed = self.fire(Event::Oom, Some(&info))?;
+                    decision.stop = decision.stop.or(informed.stop);
+                }
+                Err(StepError::OutOfMemory(message)) => {
+                    anyhow::bail!("out of memory evaluating even one sample at a time: {message}")
+                }
+            }
+        };
         let metrics = evaluation.metrics;
         let step = self.state.global_step;
         let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
@@ -433,12 +553,12 @@ impl Trainer<'_> {
         for (k, v) in &metrics {
             record[k] = json!(v);
         }
-        self.log.write(&record)?;
+        self.record(&record)?;
         self.track_best(&metrics)?;
         self.last_eval_step = Some(step);
         self.last_metrics = metrics.clone();
         self.state.eval_seconds += started.elapsed().as_secs_f64();
-        decision.merge(self.fire(Event::EvalEnd, Some(&metrics))?);
+        decision.merge(self.fire(Event::EvalEnd, Some(&json!(metrics)))?);
         Ok(decision)
     }
 
@@ -474,15 +594,22 @@ impl Trainer<'_> {
             checkpoint::rotate(&self.job.output_dir, limit, self.state.best.as_ref().map(|b| b.step))?;
         }
         self.last_saved_step = Some(step);
-        self.log.write(&json!({"event": "save", "step": step, "path": dir}))?;
+        self.record(&json!({"event": "save", "step": step, "path": dir}))?;
         let decision = self.fire(Event::Save, None)?;
         self.apply(Decision { save: false, ..decision })
     }
 
-    fn fire(&mut self, event: Event, metrics: Option<&Metrics>) -> Result<Decision> {
+    /// Appends a record to metrics.jsonl and to the run's history.
+    fn record(&mut self, record: &serde_json::Value) -> Result<()> {
+        self.log.write(record)?;
+        self.history.push(record.clone());
+        Ok(())
+    }
+
+    fn fire(&mut self, event: Event, payload: Option<&serde_json::Value>) -> Result<Decision> {
         if !self.hooks.wants(event) {
             return Ok(Decision::default());
         }
-        self.hooks.fire(event, &self.state, metrics)
+        self.hooks.fire(event, &self.state, payload)
     }
 }

@@ -36,3 +36,48 @@ function callbacks.reduce_lr_on_plateau(opts) end
 ---@param opts? {print_fn?: fun(line: string), name?: string}
 ---@return table callback
 function callbacks.console(opts) end
+
+---@class ftlua.Verdict
+---@field verdict "fine"|"overfitting"|"underfitting"|"diverging"
+---@field evidence string[]
+---@field advice string[]
+
+---@class ftlua.diagnose
+---@field advice table<string, string[]> The practice's advice for each verdict.
+local diagnose = {}
+--- A verdict on a run's history (records of metrics.jsonl with event = "log" / "eval").
+---@param history table[]
+---@param opts? {overfit_rise?: number, gap?: number, still_improving?: number, diverge_factor?: number}
+---@return ftlua.Verdict
+function diagnose.verdict(history, opts) end
+--- The verdict as printed at the end of a run.
+---@param verdict ftlua.Verdict
+---@return string
+function diagnose.format(verdict) end
+
+---@class ftlua.regularize
+local regularize = {}
+--- Raises weight decay to `high` when eval loss exceeds train loss by more than `gap`, lowers it to
+--- `low` when the gap closes; `rule(state, metrics, current)` may replace the decision.
+---@param opts? {low?: number, high?: number, gap?: number, rule?: fun(state: ftlua.State, metrics: table<string, number>, current: number): number?, name?: string}
+---@return table callback
+function regularize.weight_decay(opts) end
+
+---@class ftlua.OomInfo What an `oom` handler receives as its second argument.
+---@field phase "train"|"eval"
+---@field batch_size integer
+---@field grad_accum integer
+---@field max_source_len integer
+---@field resident_bytes? integer
+---@field message string
+
+---@class ftlua.oom
+local oom = {}
+--- Halves the batch on out of memory, keeping batch × accumulation (unless told not to).
+---@param opts? {min_batch?: integer, keep_effective_batch?: boolean, name?: string}
+---@return table callback
+function oom.halve_batch(opts) end
+--- Doubles the batch back (halving accumulation) after `after` clean steps, up to where it started.
+---@param opts? {after?: integer, max_batch?: integer, name?: string}
+---@return table callback
+function oom.grow_back(opts) end
