@@ -242,9 +242,11 @@ fn twenty_recoveries_in_a_row_leave_memory_at_its_baseline() {
         .split(',')
         .map(|v| v.parse().unwrap())
         .collect();
-    // The first failure allocates the allocator's working set; after it, a leak would grow each time.
-    let (second, last) = (rss[1], rss[rss.len() - 1]);
-    assert!(last <= second * 1.05, "resident memory grew from {second} to {last} bytes over 20 recoveries: {rss:?}");
+    // The allocator keeps some freed memory around, so single readings wander by ~20%; a leak of
+    // what a failed attempt holds (tens of MB here) would instead climb recovery after recovery.
+    let peak = |part: &[f64]| part.iter().cloned().fold(0.0, f64::max);
+    let (first_half, second_half) = (peak(&rss[..10]), peak(&rss[10..]));
+    assert!(second_half <= first_half * 1.02, "resident memory climbed over 20 recoveries: {rss:?}");
 }
 
 #[test]
