@@ -92,6 +92,11 @@ fn insert_setting(values: &mut BTreeMap<String, SettingValue>, key: String, valu
         Value::Number(n) => SettingValue::Number(n),
         Value::Boolean(b) => SettingValue::Bool(b),
         Value::String(s) => SettingValue::Text(s.to_str()?.to_owned()),
+        // A list of strings (e.g. report_to = {"tensorboard", "jsonl"}) becomes "a,b".
+        Value::Table(list) => {
+            let items = list.sequence_values::<String>().collect::<mlua::Result<Vec<_>>>()?;
+            SettingValue::Text(items.join(","))
+        }
         other => {
             return Err(mlua::Error::runtime(format!("ft.trainer: setting `{key}` cannot be a {}", other.type_name())))
         }

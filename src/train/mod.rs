@@ -6,8 +6,10 @@ pub mod events;
 pub mod metrics;
 pub mod oom;
 pub mod optim;
+pub mod runlog;
 pub mod settings;
 pub mod state;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use events::{Decision, Event, Metrics};

@@ -91,6 +91,9 @@ pub struct Settings {
     /// CPU memory budget for the run in bytes ("1.5GiB" in scripts): allocations past it fail
     /// and are recovered by the `oom` policy.
     pub max_memory: Option<u64>,
+    /// Write TensorBoard event files (`report_to = "tensorboard"`, the default) or not ("none");
+    /// metrics.jsonl is always written.
+    pub report_to_tensorboard: bool,
 }
 
 impl Default for Settings {
@@ -121,6 +124,7 @@ impl Default for Settings {
             max_nan_steps: 3,
             group_by_length: true,
             max_memory: None,
+            report_to_tensorboard: true,
         }
     }
 }
@@ -154,6 +158,7 @@ pub const KEYS: &[&str] = &[
     "max_nan_steps",
     "group_by_length",
     "max_memory",
+    "report_to",
 ];
 
 /// HF `TrainingArguments` names and the settings they mean.
@@ -223,6 +228,7 @@ impl Settings {
                 "max_nan_steps" => s.max_nan_steps = count(key, value, 1)? as u64,
                 "group_by_length" => s.group_by_length = boolean(key, value)?,
                 "max_memory" => s.max_memory = Some(memory_size(key, value)?),
+                "report_to" => s.report_to_tensorboard = report_to(key, value)?,
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }
@@ -295,6 +301,25 @@ fn memory_size(key: &str, value: &Value) -> Result<u64, SettingsError> {
         key: key.into(),
         problem: format!("expected a size like \"1.5GiB\" or \"800MB\", got {}", value.describe()),
     })
+}
+
+/// `report_to`: "tensorboard", "jsonl", "none", or a comma-separated list (a Lua list is joined).
+fn report_to(key: &str, value: &Value) -> Result<bool, SettingsError> {
+    let text = text(key, value)?;
+    let mut tensorboard = false;
+    for target in text.split(',').map(str::trim) {
+        match target {
+            "tensorboard" => tensorboard = true,
+            "jsonl" | "none" => {}
+            other => {
+                return Err(SettingsError::OutOfRange {
+                    key: key.into(),
+                    problem: format!("unknown target {other:?} (expected \"tensorboard\", \"jsonl\" or \"none\")"),
+                })
+            }
+        }
+    }
+    Ok(tensorboard)
 }
 
 fn boolean(key: &str, value: &Value) -> Result<bool, SettingsError> {

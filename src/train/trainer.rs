@@ -4,9 +4,9 @@
 use super::checkpoint::{self, write_dir_atomically, write_json, write_model};
 use super::evaluate::evaluate;
 use super::events::{Decision, Event, Metrics};
-use super::metrics::JsonlWriter;
 use super::oom::{self, FaultInjector, StepError};
 use super::optim::AdamW;
+use super::runlog::RunLog;
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
 use crate::data::batch::{collate, epoch_order, group_by_length};
@@ -61,7 +61,7 @@ struct Trainer<'a> {
     state: TrainerState,
     train: Vec<Encoded>,
     eval: Vec<Encoded>,
-    log: JsonlWriter,
+    log: RunLog,
     /// When training started, moved back by the time a resumed run had already spent.
     started: Instant,
     last_eval_step: Option<u64>,
@@ -70,8 +70,6 @@ struct Trainer<'a> {
     nan_streak: u64,
     /// Out-of-memory recoveries in a row within the current step.
     oom_retries: u32,
-    /// Every record written to metrics.jsonl, for the end-of-run diagnosis.
-    history: Vec<serde_json::Value>,
     injector: FaultInjector,
 }
 
@@ -124,14 +122,13 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         },
         train,
         eval: job.eval.as_ref().map(|e| e.encode_all()).unwrap_or_default(),
-        log: JsonlWriter::create(&job.output_dir.join("metrics.jsonl"))?,
+        log: RunLog::create(&job.output_dir, s.report_to_tensorboard, &serde_json::to_string_pretty(&run_info)?)?,
         started: Instant::now(),
         last_eval_step: None,
         last_saved_step: None,
         last_metrics: Metrics::new(),
         nan_streak: 0,
         oom_retries: 0,
-        history: Vec::new(),
         injector: FaultInjector::from_env()?,
     };
     if let Some(resume) = &s.resume {
@@ -145,7 +142,7 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         _ => None,
     };
     trainer.run()?;
-    Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.history })
+    Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history })
 }
 
 /// The order in which an epoch visits the training samples (seeded; length-grouped if asked).
@@ -495,6 +492,7 @@ impl Trainer<'_> {
         let loss = sum / steps.max(1) as f64;
         self.state.train_loss = Some(loss);
         let samples_per_second = self.state.samples_seen as f64 / self.state.step_seconds.max(1e-9);
+        let tokens_per_second = self.state.tokens_seen as f64 / self.state.step_seconds.max(1e-9);
         let st = &self.state;
         info!(
             "step {}/{} | epoch {:.2} | loss {loss:.4} | lr {:.2e} | grad norm {:.3} | {samples_per_second:.1} samples/s | batch {}×{}",
@@ -509,7 +507,8 @@ impl Trainer<'_> {
         self.record(&json!({
             "event": "log", "step": st.global_step, "epoch": st.epoch, "loss": loss, "learning_rate": st.lr,
             "grad_norm": st.grad_norm, "batch_size": st.batch_size, "grad_accum": st.grad_accum,
-            "samples_per_second": samples_per_second, "elapsed_seconds": st.elapsed_seconds,
+            "samples_per_second": samples_per_second, "tokens_per_second": tokens_per_second,
+            "elapsed_seconds": st.elapsed_seconds, "resident_mib": oom::resident_bytes().map(|b| b as f64 / 1048576.0),
         }))?;
         let decision = self.fire(Event::Log, None)?;
         self.apply(decision)
@@ -601,9 +600,7 @@ impl Trainer<'_> {
 
     /// Appends a record to metrics.jsonl and to the run's history.
     fn record(&mut self, record: &serde_json::Value) -> Result<()> {
-        self.log.write(record)?;
-        self.history.push(record.clone());
-        Ok(())
+        self.log.record(record)
     }
 
     fn fire(&mut self, event: Event, payload: Option<&serde_json::Value>) -> Result<Decision> {
