@@ -56,20 +56,48 @@ class TimeBudget(TrainerCallback):
             control.should_training_stop = True
 
 
+def token_f1(prediction, reference):
+    """ftlua's F1: whitespace tokens, or characters when either side is a single token."""
+    def split(s):
+        words = s.split()
+        return list(s.strip()) if len(words) <= 1 else words
+    pred, ref = split(prediction), split(reference)
+    if not pred or not ref:
+        return float(not pred and not ref)
+    counts = {}
+    for t in ref:
+        counts[t] = counts.get(t, 0) + 1
+    common = 0
+    for t in pred:
+        if counts.get(t, 0) > 0:
+            counts[t] -= 1
+            common += 1
+    if common == 0:
+        return 0.0
+    p, r = common / len(pred), common / len(ref)
+    return 2 * p * r / (p + r)
+
+
 @torch.no_grad()
-def exact_match(model, samples, batch_size, max_new_tokens):
+def evaluate(model, samples, batch_size, max_new_tokens):
+    """Eval loss (token-weighted mean, as ftlua), exact match and F1 of greedy answers."""
     model.eval()
-    hits = 0
+    hits, f1, loss_sum, tokens = 0, 0.0, 0.0, 0
     for i in range(0, len(samples), batch_size):
         chunk = samples[i:i + batch_size]
         batch = collate(chunk)
+        n = (batch["labels"] != IGNORE).sum().item()
+        loss_sum += model(**batch).loss.item() * n
+        tokens += n
         out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                              max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
         for ids, s in zip(out.tolist(), chunk):
             ids = ids[1:]  # decoder start token
             ids = ids[:ids.index(EOS)] if EOS in ids else ids
-            hits += decode(ids).strip() == s["answer"].strip()
-    return hits / len(samples)
+            prediction = decode(ids)
+            hits += prediction.strip() == s["answer"].strip()
+            f1 += token_f1(prediction, s["answer"])
+    return {"eval_loss": loss_sum / tokens, "eval_exact_match": hits / len(samples), "eval_f1": f1 / len(samples)}
 
 
 def main():
@@ -99,6 +127,7 @@ def main():
         learning_rate=args.lr or settings["learning_rate"], weight_decay=settings["weight_decay"],
         per_device_train_batch_size=args.batch or settings["batch_size"],
         gradient_accumulation_steps=settings["grad_accum"], max_grad_norm=settings["max_grad_norm"],
+        adam_beta1=settings["adam_beta1"], adam_beta2=settings["adam_beta2"], adam_epsilon=settings["adam_epsilon"],
         warmup_steps=args.warmup if args.warmup is not None else settings["warmup_steps"],
         lr_scheduler_type=args.scheduler, lr_scheduler_kwargs=kwargs, max_steps=max_steps,
         logging_steps=50, seed=settings["seed"], dataloader_num_workers=0, remove_unused_columns=False,
@@ -108,9 +137,11 @@ def main():
     started = time.time()
     result = trainer.train()
     train_seconds = time.time() - started
-    em = exact_match(model, evals, settings["eval_batch_size"], 48)
+    metrics = evaluate(model, evals, settings["eval_batch_size"], 48)
     report = {"system": "hf_seq2seq_trainer", "steps": result.global_step, "train_seconds": round(train_seconds, 1),
-              "train_loss": result.training_loss, "eval_exact_match": em, "max_steps": max_steps,
+              "samples_per_second": round(result.global_step * targs.per_device_train_batch_size
+                                          * targs.gradient_accumulation_steps / train_seconds, 1),
+              "train_loss": result.training_loss, **metrics, "max_steps": max_steps,
               "learning_rate": targs.learning_rate, "batch_size": targs.per_device_train_batch_size,
               "scheduler": args.scheduler}
     print(json.dumps(report))

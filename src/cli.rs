@@ -24,6 +24,78 @@ pub struct Cli {
 pub enum Command {
     /// Run a Lua training script (e.g. scripts/adaptive.lua).
     Run(RunArgs),
+    /// Answer the questions of a JSONL file with a checkpoint: each line gets a `prediction` field.
+    Predict(PredictArgs),
+    /// Score a checkpoint on a labelled JSONL file; prints JSON with loss, exact_match and f1.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// A checkpoint directory: config.json + model.safetensors (ftlua's or HF transformers').
+    pub checkpoint: PathBuf,
+    /// JSONL with "question" and "context" (and "answer" for eval) on each line.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Prompt length cap in bytes (longer prompts are cut, as in training).
+    #[arg(long, default_value_t = 512)]
+    pub max_source_len: usize,
+    /// Longest answer generated, in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Where to write the answered lines (default: standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl ModelArgs {
+    fn options(&self) -> Result<crate::predict::PredictOptions> {
+        Ok(crate::predict::PredictOptions {
+            max_source_len: self.max_source_len,
+            max_new_tokens: self.max_new_tokens,
+            batch_size: self.batch_size,
+            device: self.device.resolve()?,
+        })
+    }
+}
+
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let options = args.model.options()?;
+    let count = match &args.output {
+        Some(path) => {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+            );
+            crate::predict::predict(&args.model.checkpoint, &args.model.input, &mut file, &options)?
+        }
+        None => {
+            crate::predict::predict(&args.model.checkpoint, &args.model.input, &mut std::io::stdout().lock(), &options)?
+        }
+    };
+    tracing::info!("answered {count} questions");
+    Ok(())
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let metrics = crate::predict::eval(&args.model.checkpoint, &args.model.input, &args.model.options()?)?;
+    println!("{metrics}");
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]

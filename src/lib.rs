@@ -4,4 +4,5 @@ pub mod cli;
 pub mod data;
 pub mod lua;
 pub mod model;
+pub mod predict;
 pub mod train;

@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         .init();
     let result = match args.command {
         Command::Run(run) => cli::run(run),
+        Command::Predict(args) => cli::predict(args),
+        Command::Eval(args) => cli::eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
