@@ -10,12 +10,7 @@ pub struct LuaDataset(pub Dataset);
 
 impl FromLua for LuaDataset {
     fn from_lua(value: Value, _: &Lua) -> mlua::Result<Self> {
-        match value {
-            Value::UserData(ud) => Ok(ud.borrow::<LuaDataset>()?.clone()),
-            other => {
-                Err(mlua::Error::runtime(format!("expected a dataset (from ft.data.qa), got {}", other.type_name())))
-            }
-        }
+        super::handle(value, "a dataset (from ft.data.qa)")
     }
 }
 

@@ -56,6 +56,14 @@ fn native_module(lua: &Lua) -> mlua::Result<Table> {
     Ok(ft)
 }
 
+/// Reads a handle (userdata `T`, cloned) from a Lua value; the error names what was expected.
+fn handle<T: mlua::UserData + Clone + 'static>(value: mlua::Value, expected: &str) -> mlua::Result<T> {
+    match value {
+        mlua::Value::UserData(ud) => Ok(ud.borrow::<T>()?.clone()),
+        other => Err(mlua::Error::runtime(format!("expected {expected}, got {}", other.type_name()))),
+    }
+}
+
 /// Runs a script file; its chunk is named after its path so errors say `path:line:`.
 pub fn run_file(lua: &Lua, path: &Path) -> Result<()> {
     let source = std::fs::read(path).with_context(|| format!("cannot read script {}", path.display()))?;

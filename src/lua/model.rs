@@ -8,12 +8,7 @@ pub struct LuaModel(pub ModelSpec);
 
 impl FromLua for LuaModel {
     fn from_lua(value: Value, _: &Lua) -> mlua::Result<Self> {
-        match value {
-            Value::UserData(ud) => Ok(ud.borrow::<LuaModel>()?.clone()),
-            other => {
-                Err(mlua::Error::runtime(format!("expected a model (from ft.model.t5), got {}", other.type_name())))
-            }
-        }
+        super::handle(value, "a model (from ft.model.t5 or ft.model.load)")
     }
 }
 

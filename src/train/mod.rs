@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod oom;
 pub mod optim;
 pub mod runlog;
+pub mod sampling;
 pub mod settings;
 pub mod state;
 pub mod tensorboard;

@@ -122,7 +122,7 @@ impl Default for Settings {
             output_dir: None,
             resume: None,
             max_nan_steps: 3,
-            group_by_length: true,
+            group_by_length: false,
             max_memory: None,
             report_to_tensorboard: true,
         }

@@ -7,10 +7,10 @@ use super::events::{Decision, Event, Metrics};
 use super::oom::{self, FaultInjector, StepError};
 use super::optim::AdamW;
 use super::runlog::RunLog;
+use super::sampling::{describe_data, sample_order};
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
-use crate::data::batch::{collate, epoch_order, group_by_length};
-use crate::data::report::{padding_waste, TruncationReport};
+use crate::data::batch::collate;
 use crate::data::{Dataset, Encoded};
 use crate::model::{weights, ModelSpec, T5};
 use anyhow::{Context, Result};
@@ -72,6 +72,9 @@ struct Trainer<'a> {
     oom_retries: u32,
     injector: FaultInjector,
 }
+
+/// Out-of-memory recoveries allowed within one step before the run gives up.
+const MAX_OOM_RETRIES: u32 = 64;
 
 pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     std::fs::create_dir_all(&job.output_dir).with_context(|| format!("creating {}", job.output_dir.display()))?;
@@ -143,47 +146,6 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     };
     trainer.run()?;
     Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history })
-}
-
-/// The order in which an epoch visits the training samples (seeded; length-grouped if asked).
-fn sample_order(train: &[Encoded], settings: &Settings, epoch: u64) -> Vec<usize> {
-    let order = epoch_order(train.len(), settings.seed, epoch);
-    if !settings.group_by_length {
-        return order;
-    }
-    let lengths: Vec<usize> = train.iter().map(|e| e.source.len()).collect();
-    group_by_length(order, &lengths, settings.batch_size * settings.grad_accum * LENGTH_GROUP_WINDOW)
-}
-
-/// Out-of-memory recoveries allowed within one step before the run gives up.
-const MAX_OOM_RETRIES: u32 = 64;
-
-/// Optimizer steps' worth of samples sorted together by length (HF uses 50 batches).
-const LENGTH_GROUP_WINDOW: usize = 50;
-
-/// The data report shown before training and kept in run.json: lengths, truncation, padding.
-fn describe_data(job: &TrainJob, train: &[Encoded]) -> serde_json::Value {
-    let report = TruncationReport::of(&job.train);
-    info!("train data: {report}");
-    let s = &job.settings;
-    let waste = |grouped: bool| {
-        let order = sample_order(train, &Settings { group_by_length: grouped, ..s.clone() }, 0);
-        let batches: Vec<&[usize]> = order.chunks(s.batch_size).collect();
-        padding_waste(train, &batches)
-    };
-    let (grouped, shuffled) = (waste(true), waste(false));
-    info!(
-        "padding: {:.1}% of source tokens with length grouping, {:.1}% without (this run: {})",
-        100.0 * grouped,
-        100.0 * shuffled,
-        if s.group_by_length { "grouped" } else { "not grouped" }
-    );
-    json!({
-        "train": report,
-        "eval": job.eval.as_ref().map(TruncationReport::of),
-        "skipped_lines": {"train": job.train.skipped_lines, "eval": job.eval.as_ref().map(|e| e.skipped_lines)},
-        "padding_waste": {"grouped": grouped, "shuffled": shuffled},
-    })
 }
 
 impl Trainer<'_> {
