@@ -159,7 +159,7 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
 fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ftlua"));
     command.args(args).current_dir(repo());
-    for var in ["STOP_AT", "POLICY", "BATCH", "ACCUM", "FTLUA_INJECT_OOM"] {
+    for var in ["STOP_AT", "POLICY", "BATCH", "ACCUM", "FIND", "FTLUA_INJECT_OOM"] {
         command.env_remove(var);
     }
     for (k, v) in env {
@@ -260,4 +260,25 @@ fn out_of_memory_in_evaluation_shrinks_only_the_eval_batch() {
     let s = summary(&out);
     assert_eq!(s["batch"], "8x1", "the training batch is untouched");
     assert_eq!(s["eval_batch"], "2", "8 -> 4 -> 2");
+}
+
+#[test]
+fn batch_search_finds_the_largest_batch_that_fits_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = run_with_env(
+        &["run", "tests/scripts/oom.lua", "--device", "cpu", "--output-dir", out_dir.to_str().unwrap()],
+        &[("BATCH", "2"), ("ACCUM", "8"), ("FIND", "1"), ("FTLUA_INJECT_OOM", "batch>6")],
+    );
+    let s = summary(&out);
+    // 2 and 4 fit, 8 does not; bisection finds 6; 4 is the largest divisor of the effective 16.
+    assert_eq!((s["batch"].as_str(), s["ooms"].as_str()), ("4x4", "0"), "{}", text(&out));
+    let log = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    let search: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["event"] == "batch_search")
+        .unwrap();
+    assert_eq!(search["probes"], serde_json::json!([[2, true], [4, true], [8, false], [6, true], [7, false]]));
+    assert_eq!(search["largest"], 6);
 }

@@ -304,7 +304,8 @@ impl Hooks for LuaHooks<'_> {
     }
 }
 
-const DECISION_KEYS: &[&str] = &["stop", "reason", "save", "eval", "lr", "batch_size", "grad_accum", "weight_decay"];
+const DECISION_KEYS: &[&str] =
+    &["stop", "reason", "save", "eval", "lr", "batch_size", "grad_accum", "weight_decay", "find_batch_size"];
 
 fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
     let fail = |msg: String| Err(mlua::Error::runtime(msg));
@@ -342,5 +343,6 @@ fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
         batch_size: table.get("batch_size")?,
         grad_accum: table.get("grad_accum")?,
         weight_decay: table.get("weight_decay")?,
+        find_batch_size: table.get("find_batch_size")?,
     })
 }

@@ -80,6 +80,9 @@ pub struct Decision {
     pub batch_size: Option<usize>,
     pub grad_accum: Option<usize>,
     pub weight_decay: Option<f64>,
+    /// Search for the largest micro-batch that fits, up to this many samples (power-of-two then
+    /// binary search on the longest samples), keeping the effective batch.
+    pub find_batch_size: Option<usize>,
 }
 
 impl Decision {
@@ -92,6 +95,7 @@ impl Decision {
         self.batch_size = other.batch_size.or(self.batch_size);
         self.grad_accum = other.grad_accum.or(self.grad_accum);
         self.weight_decay = other.weight_decay.or(self.weight_decay);
+        self.find_batch_size = other.find_batch_size.or(self.find_batch_size);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,6 +119,9 @@ impl Decision {
         }
         if self.grad_accum == Some(0) {
             bail!("{source} returned grad_accum = 0: expected a whole number ≥ 1");
+        }
+        if self.find_batch_size == Some(0) {
+            bail!("{source} returned find_batch_size = 0: expected the largest batch to try, ≥ 1");
         }
         Ok(())
     }

@@ -155,6 +155,15 @@ impl FaultInjector {
         }
     }
 
+    /// Batch-size search probes fail like training micro-batches of the same size (but do not
+    /// use up `count:N`).
+    pub fn probe(&self, batch: usize) -> Result<(), StepError> {
+        match self.train_above {
+            Some(limit) if batch > limit => Err(injected(batch)),
+            _ => Ok(()),
+        }
+    }
+
     pub fn eval(&self, batch: usize) -> Result<(), StepError> {
         match self.eval_above {
             Some(limit) if batch > limit => Err(injected(batch)),

@@ -73,6 +73,14 @@ struct Trainer<'a> {
     injector: FaultInjector,
 }
 
+fn describe(probes: &[(usize, bool)]) -> String {
+    probes
+        .iter()
+        .map(|(b, fit)| format!("{b} {}", if *fit { "fits" } else { "does not" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Out-of-memory recoveries allowed within one step before the run gives up.
 const MAX_OOM_RETRIES: u32 = 64;
 
@@ -303,6 +311,79 @@ impl Trainer<'_> {
         self.apply(Decision { batch_size: Some(new_batch), grad_accum: Some(new_accum), ..decision })
     }
 
+    /// The largest micro-batch (up to `limit` and the effective batch) whose forward and backward
+    /// fit, found on the longest training samples by doubling and then bisecting; the batch becomes
+    /// the largest divisor of the effective batch that fits, so training stays the same.
+    fn find_batch_size(&mut self, limit: usize) -> Result<()> {
+        let effective = self.state.batch_size * self.state.grad_accum;
+        let limit = limit.min(effective).min(self.train.len()).max(1);
+        let mut longest: Vec<usize> = (0..self.train.len()).collect();
+        longest.sort_by_key(|&i| std::cmp::Reverse(self.train[i].source.len() + self.train[i].target.len()));
+        let mut probes = Vec::new();
+        let mut fits = |trainer: &mut Self, batch: usize| -> Result<bool> {
+            let fit = trainer.probe(&longest[..batch])?;
+            probes.push((batch, fit));
+            Ok(fit)
+        };
+        let (mut lo, mut hi) = (0, limit + 1); // lo fits (0: nothing yet), hi does not
+        let mut batch = self.state.batch_size.min(limit);
+        if fits(self, batch)? {
+            lo = batch;
+            while batch * 2 <= limit && fits(self, batch * 2)? {
+                batch *= 2;
+                lo = batch;
+            }
+            hi = hi.min(batch * 2);
+        } else {
+            hi = batch;
+            while batch > 1 {
+                batch /= 2;
+                if fits(self, batch)? {
+                    lo = batch;
+                    break;
+                }
+                hi = batch;
+            }
+        }
+        while lo > 0 && hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if fits(self, mid)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == 0 {
+            return self.give_up_after_oom("a batch of 1 does not fit", "the batch search found nothing that fits");
+        }
+        let chosen = (1..=lo).rev().find(|b| effective % b == 0).unwrap_or(1);
+        let accum = effective / chosen;
+        info!("batch search: {} -> the largest that fits is {lo}; training with {chosen}×{accum}", describe(&probes));
+        self.record(&json!({"event": "batch_search", "step": self.state.global_step, "probes": probes, "largest": lo, "to": [chosen, accum]}))?;
+        self.state.batch_size = chosen;
+        self.state.grad_accum = accum;
+        Ok(())
+    }
+
+    /// Whether forward and backward over these samples fit in memory; leaves no gradients behind.
+    fn probe(&mut self, indices: &[usize]) -> Result<bool> {
+        let samples: Vec<&Encoded> = indices.iter().map(|&i| &self.train[i]).collect();
+        let attempt = (|| -> Result<(), StepError> {
+            let batch = collate(&samples, self.job.device);
+            let decoder_input = self.model.shift_right(&batch.labels)?;
+            let logits = self.model.forward(&batch.input_ids, &batch.attention_mask, &decoder_input, true)?;
+            self.injector.probe(batch.samples)?;
+            T5::loss_sum(&logits, &batch.labels)?.f_backward()?;
+            Ok(())
+        })();
+        self.optimizer.zero_grad()?;
+        match attempt {
+            Ok(()) => Ok(true),
+            Err(StepError::OutOfMemory(_)) => Ok(false),
+            Err(StepError::Other(error)) => Err(error),
+        }
+    }
+
     /// Saves the last completed step, then stops with advice: nothing smaller is left to try.
     fn give_up_after_oom(&mut self, message: &str, reason: &str) -> Result<()> {
         if self.state.global_step > 0 {
@@ -422,6 +503,9 @@ impl Trainer<'_> {
             return Ok(());
         }
         let step = self.state.global_step;
+        if let Some(limit) = decision.find_batch_size {
+            self.find_batch_size(limit)?;
+        }
         if let Some(lr) = decision.lr {
             info!("step {step}: learning rate set to {lr:e} by a policy");
             self.state.lr_override = Some(lr);

@@ -54,4 +54,15 @@ function M.grow_back(opts)
   return cb
 end
 
+--- Before training, finds the largest micro-batch that fits (doubling, then bisecting, on the
+--- longest samples, up to `max_batch` and the effective batch) and trains with it, raising
+--- accumulation so that batch × accumulation stays what the settings say.
+function M.find_batch_size(opts)
+  opts = opts or {}
+  return {
+    name = opts.name or "oom.find_batch_size",
+    on_train_begin = function() return { find_batch_size = opts.max_batch or 4096 } end,
+  }
+end
+
 return M

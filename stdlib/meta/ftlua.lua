@@ -116,6 +116,7 @@ function log.debug(message) end
 ---@field batch_size? integer
 ---@field grad_accum? integer
 ---@field weight_decay? number
+---@field find_batch_size? integer Search for the largest batch that fits, up to this (see ftlua.oom).
 
 ---@alias ftlua.Handler fun(state: ftlua.State, metrics?: table<string, number>): ftlua.Decision?
 

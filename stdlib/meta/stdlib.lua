@@ -81,3 +81,8 @@ function oom.halve_batch(opts) end
 ---@param opts? {after?: integer, max_batch?: integer, name?: string}
 ---@return table callback
 function oom.grow_back(opts) end
+--- Finds the largest micro-batch that fits before training (power-of-two, then binary search on the
+--- longest samples), keeping batch × accumulation.
+---@param opts? {max_batch?: integer, name?: string}
+---@return table callback
+function oom.find_batch_size(opts) end

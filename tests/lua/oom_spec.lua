@@ -41,4 +41,6 @@ t.equal(table.concat(answers, " "), "5:8x2 8:16x1", "grow_back doubles after 3 c
 local restored = oom.grow_back { after = 3 }
 restored:load_state_dict(grow:state_dict())
 t.equal(restored:on_step_end({ batch_size = 16, grad_accum = 1 }), nil, "no growth past the starting batch")
+t.equal(oom.find_batch_size { max_batch = 64 }:on_train_begin({}).find_batch_size, 64, "find_batch_size asks Rust to search")
+t.equal(oom.find_batch_size():on_train_begin({}).find_batch_size, 4096, "find_batch_size default bound")
 t.done("oom")

@@ -14,12 +14,16 @@ function recorder:on_oom(state, info)
   if os.getenv("POLICY") == "retry_same" then return { batch_size = info.batch_size } end
 end
 
+local callbacks = { recorder }
+if os.getenv("FIND") then callbacks[#callbacks + 1] = oom.find_batch_size { max_batch = 64 } end
+if os.getenv("POLICY") ~= "retry_same" then callbacks[#callbacks + 1] = oom.halve_batch() end
+
 local run = ft.trainer {
   model = ft.model.t5 { preset = "micro" },
   train = train, eval = eval,
   learning_rate = 2e-3, batch_size = tonumber(os.getenv("BATCH")), grad_accum = tonumber(os.getenv("ACCUM") or "1"),
   max_steps = 6, log_every = 1, eval_batch_size = 8, max_new_tokens = 4,
-  callbacks = { recorder, os.getenv("POLICY") ~= "retry_same" and oom.halve_batch() or nil },
+  callbacks = callbacks,
 }
 local result = run:fit()
 local rss = {}
