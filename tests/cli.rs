@@ -159,7 +159,7 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
 fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ftlua"));
     command.args(args).current_dir(repo());
-    for var in ["STOP_AT", "POLICY", "BATCH", "ACCUM", "FIND", "FTLUA_INJECT_OOM"] {
+    for var in ["STOP_AT", "POLICY", "BATCH", "ACCUM", "FIND", "SHRINK", "MAX_MEMORY", "FTLUA_INJECT_OOM"] {
         command.env_remove(var);
     }
     for (k, v) in env {
@@ -281,4 +281,98 @@ fn batch_search_finds_the_largest_batch_that_fits_before_training() {
         .unwrap();
     assert_eq!(search["probes"], serde_json::json!([[2, true], [4, true], [8, false], [6, true], [7, false]]));
     assert_eq!(search["largest"], 6);
+}
+
+#[test]
+fn out_of_memory_inside_the_optimizer_update_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |name: &str| {
+        ["run", "tests/scripts/oom.lua", "--device", "cpu", "--output-dir", dir.path().join(name).to_str().unwrap()]
+            .map(String::from)
+    };
+    let clean =
+        summary(&run_with_env(&args("clean").each_ref().map(String::as_str), &[("BATCH", "4"), ("ACCUM", "2")]));
+    let hit = run_with_env(
+        &args("hit").each_ref().map(String::as_str),
+        &[("BATCH", "4"), ("ACCUM", "2"), ("FTLUA_INJECT_OOM", "optimizer:3")],
+    );
+    let log = std::fs::read_to_string(dir.path().join("hit/metrics.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"phase\":\"optimizer\"") && l.contains("\"step\":3")), "{log}");
+    assert_eq!(summary(&hit)["loss"], clean["loss"], "the resumed update is the same update");
+}
+
+#[test]
+fn at_batch_one_prompts_are_shortened_only_when_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, shrink: bool| {
+        let out_dir = dir.path().join(name);
+        let mut env = vec![("BATCH", "1"), ("ACCUM", "2"), ("FTLUA_INJECT_OOM", "source>200")];
+        if shrink {
+            env.push(("SHRINK", "1"));
+        }
+        (
+            run_with_env(
+                &["run", "tests/scripts/oom.lua", "--device", "cpu", "--output-dir", out_dir.to_str().unwrap()],
+                &env,
+            ),
+            out_dir,
+        )
+    };
+    let (refused, _) = run("refused", false);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("out of memory at the minimum batch of 1"), "{}", text(&refused));
+    assert!(text(&refused).contains("shorter max_source_len"), "the error suggests what to try: {}", text(&refused));
+
+    let (allowed, out_dir) = run("allowed", true);
+    let s = summary(&allowed);
+    assert_eq!(s["steps"], "6");
+    let log = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    let caps: Vec<u64> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"] == "max_source_len")
+        .map(|r| r["to"].as_u64().unwrap())
+        .collect();
+    // 3/4 of the longest failing prompt each time, until prompts fit under the injected 200.
+    assert!(caps.windows(2).all(|w| w[1] < w[0]) && caps.last().is_some_and(|&c| c <= 200), "{caps:?}");
+}
+
+#[test]
+fn a_batch_chosen_after_out_of_memory_survives_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let args = ["run", "tests/scripts/resume.lua", "--device", "cpu", "--output-dir", out_dir.to_str().unwrap()];
+    let first = run_with_env(&args, &[("STOP_AT", "3"), ("FTLUA_INJECT_OOM", "batch>2")]);
+    assert!(text(&first).contains("steps=3 counter=3 batch=2x4"), "{}", text(&first));
+    let resumed = run_with_env(&[&args[..], &["--resume"]].concat(), &[]);
+    assert!(text(&resumed).contains("steps=8 counter=8 batch=2x4"), "{}", text(&resumed));
+}
+
+#[test]
+fn a_batch_over_max_memory_fails_for_real_and_the_run_matches_one_that_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |name: &str| {
+        ["run", "tests/scripts/oom.lua", "--device", "cpu", "--output-dir", dir.path().join(name).to_str().unwrap()]
+            .map(String::from)
+    };
+    let capped =
+        run_with_env(&args("capped").each_ref().map(String::as_str), &[("BATCH", "32"), ("MAX_MEMORY", "600MiB")]);
+    assert!(
+        text(&capped).contains("DefaultCPUAllocator: can't allocate memory"),
+        "a real allocator failure: {}",
+        text(&capped)
+    );
+    let capped = summary(&capped);
+    let (batch, accum) = capped["batch"]
+        .split_once('x')
+        .map(|(b, a)| (b.parse::<usize>().unwrap(), a.parse::<usize>().unwrap()))
+        .unwrap();
+    assert!(batch < 32 && batch * accum == 32, "smaller batch, same effective batch: {batch}x{accum}");
+    let reference = summary(&run_with_env(
+        &args("reference").each_ref().map(String::as_str),
+        &[("BATCH", &batch.to_string()), ("ACCUM", &accum.to_string()), ("MAX_MEMORY", "64GiB")],
+    ));
+    assert_eq!((&capped["steps"], &capped["samples"]), (&reference["steps"], &reference["samples"]));
+    let (a, b): (f64, f64) = (capped["loss"].parse().unwrap(), reference["loss"].parse().unwrap());
+    assert!((a - b).abs() < 1e-3, "final loss {a} vs {b}");
 }

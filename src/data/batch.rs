@@ -15,6 +15,7 @@ pub struct Batch {
     /// Answer ids, `IGNORE_INDEX` where padded.
     pub labels: Tensor,
     pub samples: usize,
+    pub longest_source: usize,
     pub source_tokens: usize,
     pub target_tokens: usize,
 }
@@ -57,6 +58,7 @@ pub fn collate(samples: &[&Encoded], device: Device) -> Batch {
         attention_mask: Tensor::from_slice(&mask).view(shape(source_len)).to_device(device),
         labels: Tensor::from_slice(&labels).view(shape(target_len)).to_device(device),
         samples: samples.len(),
+        longest_source: source_len,
         source_tokens: samples.iter().map(|s| s.source.len()).sum(),
         target_tokens: samples.iter().map(|s| s.target.len()).sum(),
     }

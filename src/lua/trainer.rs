@@ -304,8 +304,18 @@ impl Hooks for LuaHooks<'_> {
     }
 }
 
-const DECISION_KEYS: &[&str] =
-    &["stop", "reason", "save", "eval", "lr", "batch_size", "grad_accum", "weight_decay", "find_batch_size"];
+const DECISION_KEYS: &[&str] = &[
+    "stop",
+    "reason",
+    "save",
+    "eval",
+    "lr",
+    "batch_size",
+    "grad_accum",
+    "weight_decay",
+    "find_batch_size",
+    "max_source_len",
+];
 
 fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
     let fail = |msg: String| Err(mlua::Error::runtime(msg));
@@ -344,5 +354,6 @@ fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
         grad_accum: table.get("grad_accum")?,
         weight_decay: table.get("weight_decay")?,
         find_batch_size: table.get("find_batch_size")?,
+        max_source_len: table.get("max_source_len")?,
     })
 }

@@ -83,6 +83,8 @@ pub struct Decision {
     /// Search for the largest micro-batch that fits, up to this many samples (power-of-two then
     /// binary search on the longest samples), keeping the effective batch.
     pub find_batch_size: Option<usize>,
+    /// Cut training prompts to this many tokens from now on (an out-of-memory last resort).
+    pub max_source_len: Option<usize>,
 }
 
 impl Decision {
@@ -96,6 +98,7 @@ impl Decision {
         self.grad_accum = other.grad_accum.or(self.grad_accum);
         self.weight_decay = other.weight_decay.or(self.weight_decay);
         self.find_batch_size = other.find_batch_size.or(self.find_batch_size);
+        self.max_source_len = other.max_source_len.or(self.max_source_len);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,6 +122,12 @@ impl Decision {
         }
         if self.grad_accum == Some(0) {
             bail!("{source} returned grad_accum = 0: expected a whole number ≥ 1");
+        }
+        if self.max_source_len.is_some_and(|n| n < 8) {
+            bail!(
+                "{source} returned max_source_len = {}: expected at least 8 tokens",
+                self.max_source_len.unwrap_or(0)
+            );
         }
         if self.find_batch_size == Some(0) {
             bail!("{source} returned find_batch_size = 0: expected the largest batch to try, ≥ 1");

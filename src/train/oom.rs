@@ -109,12 +109,17 @@ impl Drop for MemoryCap {
 /// Fails chosen micro-batches as if memory ran out, after their forward pass (so the attempt
 /// really holds activations that recovery must free). Set by `FTLUA_INJECT_OOM`:
 /// `batch>N` fails every training micro-batch of more than N samples, `eval>N` every eval batch of
-/// more than N, `count:N` the next N training micro-batches whatever their size.
+/// more than N, `source>N` every training micro-batch whose longest prompt exceeds N tokens,
+/// `count:N` the next N training micro-batches whatever their size, `optimizer:N`
+/// the update of optimizer step N once, part-way through its parameters.
 #[derive(Debug, Default)]
 pub struct FaultInjector {
     train_above: Option<usize>,
+    source_above: Option<usize>,
     eval_above: Option<usize>,
     remaining: Cell<u64>,
+    /// Optimizer step (1-based) whose update fails once, at its third parameter.
+    optimizer_step: Cell<Option<u64>>,
 }
 
 impl FaultInjector {
@@ -133,26 +138,41 @@ impl FaultInjector {
             };
             if let Some(n) = part.strip_prefix("batch>") {
                 injector.train_above = Some(number(n)? as usize);
+            } else if let Some(n) = part.strip_prefix("source>") {
+                injector.source_above = Some(number(n)? as usize);
             } else if let Some(n) = part.strip_prefix("eval>") {
                 injector.eval_above = Some(number(n)? as usize);
             } else if let Some(n) = part.strip_prefix("count:") {
                 injector.remaining.set(number(n)?);
+            } else if let Some(n) = part.strip_prefix("optimizer:") {
+                injector.optimizer_step.set(Some(number(n)?));
             } else {
-                anyhow::bail!("FTLUA_INJECT_OOM: unknown fault {part:?} (expected batch>N, eval>N or count:N)");
+                anyhow::bail!("FTLUA_INJECT_OOM: unknown fault {part:?} (expected batch>N, source>N, eval>N, count:N or optimizer:N)");
             }
         }
         Ok(injector)
     }
 
-    pub fn train(&self, batch: usize) -> Result<(), StepError> {
+    pub fn train(&self, batch: usize, longest_source: usize) -> Result<(), StepError> {
         if self.remaining.get() > 0 {
             self.remaining.set(self.remaining.get() - 1);
             return Err(injected(batch));
         }
-        match self.train_above {
-            Some(limit) if batch > limit => Err(injected(batch)),
+        match (self.train_above, self.source_above) {
+            (Some(limit), _) if batch > limit => Err(injected(batch)),
+            (_, Some(limit)) if longest_source > limit => Err(injected(batch)),
             _ => Ok(()),
         }
+    }
+
+    /// The parameter index at which the update of optimizer step `step` (1-based) should fail,
+    /// once.
+    pub fn optimizer(&self, step: u64) -> Option<usize> {
+        if self.optimizer_step.get() == Some(step) {
+            self.optimizer_step.set(None);
+            return Some(2);
+        }
+        None
     }
 
     /// Batch-size search probes fail like training micro-batches of the same size (but do not
@@ -204,10 +224,11 @@ mod tests {
 
     #[test]
     fn injector_fails_what_it_is_told() {
-        let injector = FaultInjector::parse("batch>8, eval>4, count:2").unwrap();
-        assert!(injector.train(1).is_err() && injector.train(1).is_err(), "count:2 fails the next two");
-        assert!(injector.train(8).is_ok());
-        assert!(injector.train(9).is_err());
+        let injector = FaultInjector::parse("batch>8, source>100, eval>4, count:2").unwrap();
+        assert!(injector.train(1, 10).is_err() && injector.train(1, 10).is_err(), "count:2 fails the next two");
+        assert!(injector.train(8, 100).is_ok());
+        assert!(injector.train(9, 10).is_err());
+        assert!(injector.train(1, 101).is_err());
         assert!(injector.eval(4).is_ok() && injector.eval(5).is_err());
         assert!(FaultInjector::parse("nth=3").unwrap_err().to_string().contains("unknown fault"));
     }

@@ -22,6 +22,8 @@ pub struct AdamW {
     eps: f64,
     /// Updates applied so far (PyTorch's per-parameter `step`, shared since all update together).
     pub step: i64,
+    /// The parameter an interrupted update resumes from (0 when no update is under way).
+    next_param: usize,
 }
 
 /// HF's `get_decay_parameter_names`: everything but biases and layer norms.
@@ -43,7 +45,7 @@ impl AdamW {
                 value,
             })
             .collect();
-        AdamW { params, beta1, beta2, eps, step: 0 }
+        AdamW { params, beta1, beta2, eps, step: 0, next_param: 0 }
     }
 
     pub fn zero_grad(&self) -> TorchResult<()> {
@@ -81,26 +83,40 @@ impl AdamW {
         Ok(total)
     }
 
-    pub fn step(&mut self, lr: f64, weight_decay: f64) -> TorchResult<()> {
+    /// One AdamW update. Each parameter's new value and moments are computed aside and then copied
+    /// in, so an error (out of memory) leaves every parameter either updated or untouched; calling
+    /// `step` again finishes the same update from the parameter that failed.
+    /// `fail_at` makes the update of that parameter index fail once (fault injection for tests).
+    pub fn step(&mut self, lr: f64, weight_decay: f64, fail_at: Option<usize>) -> TorchResult<()> {
         let _no_grad = tch::no_grad_guard();
-        self.step += 1;
+        if self.next_param == 0 {
+            self.step += 1;
+        }
         let bias_correction1 = 1.0 - self.beta1.powi(self.step as i32);
         let bias_correction2_sqrt = (1.0 - self.beta2.powi(self.step as i32)).sqrt();
         let step_size = lr / bias_correction1;
-        for p in &mut self.params {
+        while let Some(p) = self.params.get_mut(self.next_param) {
+            if fail_at == Some(self.next_param) {
+                return Err(tch::TchError::Torch("CUDA out of memory (injected into the optimizer update)".into()));
+            }
             let grad = p.value.f_grad()?;
-            if !grad.defined() {
-                continue;
+            if grad.defined() {
+                let decayed = match p.decay && weight_decay > 0.0 {
+                    true => p.value.f_mul_scalar(1.0 - lr * weight_decay)?,
+                    false => p.value.shallow_clone(),
+                };
+                let exp_avg = p.exp_avg.f_lerp(&grad, 1.0 - self.beta1)?;
+                let exp_avg_sq =
+                    p.exp_avg_sq.f_mul_scalar(self.beta2)?.f_addcmul(&grad, &grad.f_mul_scalar(1.0 - self.beta2)?)?;
+                let denom = exp_avg_sq.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?.f_add_scalar(self.eps)?;
+                let value = decayed.f_addcdiv(&exp_avg.f_mul_scalar(-step_size)?, &denom)?;
+                p.exp_avg.f_copy_(&exp_avg)?;
+                p.exp_avg_sq.f_copy_(&exp_avg_sq)?;
+                p.value.f_copy_(&value)?;
             }
-            if p.decay && weight_decay > 0.0 {
-                let _ = p.value.f_mul_scalar_(1.0 - lr * weight_decay)?;
-            }
-            let _ = p.exp_avg.f_lerp_(&grad, 1.0 - self.beta1)?;
-            let _ = p.exp_avg_sq.f_mul_scalar_(self.beta2)?;
-            let _ = p.exp_avg_sq.f_addcmul_(&grad, &grad.f_mul_scalar(1.0 - self.beta2)?)?;
-            let denom = p.exp_avg_sq.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?.f_add_scalar(self.eps)?;
-            let _ = p.value.f_addcdiv_(&p.exp_avg.f_mul_scalar(-step_size)?, &denom)?;
+            self.next_param += 1;
         }
+        self.next_param = 0;
         Ok(())
     }
 

@@ -44,4 +44,6 @@ pub struct TrainerState {
     pub eval_seconds: f64,
     /// `max_steps` from the settings (or epochs), before any time-budget projection.
     pub planned_max_steps: u64,
+    /// A prompt cap a policy imposed during the run (out-of-memory last resort).
+    pub max_source_len: Option<usize>,
 }

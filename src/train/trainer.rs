@@ -11,6 +11,8 @@ use super::sampling::{describe_data, sample_order};
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
 use crate::data::batch::collate;
+use crate::data::tokenizer::EOS;
+use crate::data::ByteTokenizer;
 use crate::data::{Dataset, Encoded};
 use crate::model::{weights, ModelSpec, T5};
 use anyhow::{Context, Result};
@@ -214,6 +216,9 @@ impl Trainer<'_> {
         self.last_saved_step = Some(state.global_step);
         info!("resumed from {} at step {} (epoch {:.2})", dir.display(), state.global_step, state.epoch);
         self.state = state;
+        if let Some(len) = self.state.max_source_len {
+            self.cap_sources(len)?;
+        }
         Ok(())
     }
 
@@ -248,7 +253,7 @@ impl Trainer<'_> {
         self.nan_streak = 0;
         let decision = self.fire(Event::PreOptimizerStep, None)?;
         self.apply(decision)?;
-        self.optimizer.step(lr, self.state.weight_decay)?;
+        self.update(lr)?;
         self.state.global_step += 1;
         self.state.log_loss_sum += step_loss;
         self.state.log_loss_steps += 1;
@@ -267,7 +272,7 @@ impl Trainer<'_> {
             let batch = collate(&samples, self.job.device);
             let decoder_input = self.model.shift_right(&batch.labels)?;
             let logits = self.model.forward(&batch.input_ids, &batch.attention_mask, &decoder_input, true)?;
-            self.injector.train(batch.samples)?;
+            self.injector.train(batch.samples, batch.longest_source)?;
             let loss = T5::loss_sum(&logits, &batch.labels)?.f_div_scalar(label_tokens as f64)?;
             loss.f_backward()?;
             step_loss += loss.f_double_value(&[])?;
@@ -298,6 +303,7 @@ impl Trainer<'_> {
             return self.give_up_after_oom(message, &reason);
         }
         let (new_batch, new_accum) = match (decision.batch_size, decision.grad_accum) {
+            (None, None) if decision.max_source_len.is_some() => (batch, accum),
             (None, None) if batch == 1 => return self.give_up_after_oom(message, "even a batch of 1 does not fit"),
             (None, None) => (batch.div_ceil(2), accum * 2),
             (b, a) => (b.unwrap_or(batch), a.unwrap_or(accum)),
@@ -309,6 +315,33 @@ impl Trainer<'_> {
         warn!("out of memory at step {step} with batch {batch}×{accum}: retrying the same samples with {new_batch}×{new_accum} ({message})");
         self.record(&json!({"event": "oom", "step": step, "from": [batch, accum], "to": [new_batch, new_accum], "message": message}))?;
         self.apply(Decision { batch_size: Some(new_batch), grad_accum: Some(new_accum), ..decision })
+    }
+
+    /// Cuts every training prompt to `len` tokens (EOS kept) from now on, reporting how many
+    /// answers that cuts out of their context.
+    fn cap_sources(&mut self, len: usize) -> Result<()> {
+        let (mut cut, mut answers_lost) = (0, 0);
+        for (encoded, sample) in self.train.iter_mut().zip(self.job.train.samples.iter()) {
+            if encoded.source.len() <= len {
+                continue;
+            }
+            let answer = ByteTokenizer.encode(&sample.answer, usize::MAX).ids;
+            let answer = &answer[..answer.len() - 1];
+            let had_answer = encoded.source.windows(answer.len()).any(|w| w == answer);
+            encoded.source.truncate(len - 1);
+            encoded.source.push(EOS);
+            cut += 1;
+            answers_lost += (had_answer && !encoded.source.windows(answer.len()).any(|w| w == answer)) as usize;
+        }
+        let step = self.state.global_step;
+        warn!(
+            "step {step}: prompts capped at {len} tokens: {cut} cut, {answers_lost} answers no longer in their context"
+        );
+        self.record(
+            &json!({"event": "max_source_len", "step": step, "to": len, "cut": cut, "answers_lost": answers_lost}),
+        )?;
+        self.state.max_source_len = Some(len);
+        Ok(())
     }
 
     /// The largest micro-batch (up to `limit` and the effective batch) whose forward and backward
@@ -395,6 +428,30 @@ impl Trainer<'_> {
             self.state.global_step,
             self.job.output_dir.display()
         )
+    }
+
+    /// The optimizer update. An out-of-memory error part-way through leaves each parameter updated
+    /// or untouched, so the update is resumed where it stopped (a few times at most: no batch size
+    /// can make the update itself smaller).
+    fn update(&mut self, lr: f64) -> Result<()> {
+        const RETRIES: u32 = 3;
+        let step = self.state.global_step + 1;
+        let mut fail_at = self.injector.optimizer(step);
+        for attempt in 1.. {
+            match self.optimizer.step(lr, self.state.weight_decay, fail_at.take()).map_err(StepError::from) {
+                Ok(()) => return Ok(()),
+                Err(StepError::OutOfMemory(message)) if attempt <= RETRIES => {
+                    warn!("out of memory in the optimizer update of step {step}; resuming it ({message})");
+                    self.record(&json!({"event": "oom", "phase": "optimizer", "step": step, "message": message}))?;
+                }
+                Err(error) => anyhow::bail!(
+                    "step {step}: the optimizer update failed part-way ({error}); the weights in memory are \
+                     inconsistent, so nothing is saved: the last checkpoint in {} is intact",
+                    self.job.output_dir.display()
+                ),
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     /// A non-finite loss or gradient: the update is skipped (the step still counts, so the schedule
@@ -505,6 +562,9 @@ impl Trainer<'_> {
         let step = self.state.global_step;
         if let Some(limit) = decision.find_batch_size {
             self.find_batch_size(limit)?;
+        }
+        if let Some(len) = decision.max_source_len {
+            self.cap_sources(len)?;
         }
         if let Some(lr) = decision.lr {
             info!("step {step}: learning rate set to {lr:e} by a policy");

@@ -6,11 +6,14 @@
 local M = {}
 
 --- Halves the batch (never below `min_batch`); with `keep_effective_batch` (default) raises
---- accumulation so that batch × accumulation does not shrink. At the floor it stops the run, which
+--- accumulation so that batch × accumulation does not shrink. At the floor, if `shrink_length` is
+--- allowed, it cuts prompts to 3/4 of the longest that failed (never below `min_length`, 64 by
+--- default; answers cut out of their context are reported); otherwise it stops the run, which
 --- saves the last completed step first.
 function M.halve_batch(opts)
   opts = opts or {}
   local min_batch = opts.min_batch or 1
+  local min_length = opts.min_length or 64
   local keep = opts.keep_effective_batch ~= false
   return {
     name = opts.name or "oom.halve_batch",
@@ -18,6 +21,9 @@ function M.halve_batch(opts)
       if info.phase ~= "train" then return end
       local batch = info.batch_size
       if batch <= min_batch then
+        if opts.shrink_length and info.max_source_len > min_length then
+          return { max_source_len = math.max(min_length, info.max_source_len * 3 // 4) }
+        end
         return { stop = true, reason = ("out of memory at the minimum batch of %d"):format(min_batch) }
       end
       local smaller = math.max(min_batch, math.ceil(batch / 2))

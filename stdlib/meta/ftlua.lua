@@ -117,6 +117,7 @@ function log.debug(message) end
 ---@field grad_accum? integer
 ---@field weight_decay? number
 ---@field find_batch_size? integer Search for the largest batch that fits, up to this (see ftlua.oom).
+---@field max_source_len? integer Cut training prompts to this many tokens from now on.
 
 ---@alias ftlua.Handler fun(state: ftlua.State, metrics?: table<string, number>): ftlua.Decision?
 

@@ -73,8 +73,9 @@ function regularize.weight_decay(opts) end
 
 ---@class ftlua.oom
 local oom = {}
---- Halves the batch on out of memory, keeping batch × accumulation (unless told not to).
----@param opts? {min_batch?: integer, keep_effective_batch?: boolean, name?: string}
+--- Halves the batch on out of memory, keeping batch × accumulation (unless told not to); at the
+--- floor, cuts prompts to 3/4 if `shrink_length` allows it, else stops.
+---@param opts? {min_batch?: integer, keep_effective_batch?: boolean, shrink_length?: boolean, min_length?: integer, name?: string}
 ---@return table callback
 function oom.halve_batch(opts) end
 --- Doubles the batch back (halving accumulation) after `after` clean steps, up to where it started.

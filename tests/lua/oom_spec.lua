@@ -23,6 +23,13 @@ for i, c in ipairs(halving) do
   end
 end
 t.equal(oom.halve_batch():on_oom({}, { phase = "eval", batch_size = 8, grad_accum = 1 }), nil, "eval OOMs are Rust's")
+local shrink = oom.halve_batch { shrink_length = true, min_length = 100 }
+local info = { phase = "train", batch_size = 1, grad_accum = 8, max_source_len = 330 }
+t.equal(shrink:on_oom({}, info).max_source_len, 247, "at batch 1, prompts go to 3/4 of the longest")
+info.max_source_len = 120
+t.equal(shrink:on_oom({}, info).max_source_len, 100, "never below min_length")
+info.max_source_len = 100
+t.equal(shrink:on_oom({}, info).stop, true, "at min_length it stops")
 
 -- grow_back: after N clean steps, double the batch toward where the run started.
 local grow = oom.grow_back { after = 3 }

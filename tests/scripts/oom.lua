@@ -16,10 +16,18 @@ end
 
 local callbacks = { recorder }
 if os.getenv("FIND") then callbacks[#callbacks + 1] = oom.find_batch_size { max_batch = 64 } end
-if os.getenv("POLICY") ~= "retry_same" then callbacks[#callbacks + 1] = oom.halve_batch() end
+if os.getenv("POLICY") ~= "retry_same" then
+  callbacks[#callbacks + 1] = oom.halve_batch { shrink_length = os.getenv("SHRINK") ~= nil, min_length = 64 }
+end
+
+-- With MAX_MEMORY the model is the main recipe's, whose activations are big enough for a real cap.
+local model = os.getenv("MAX_MEMORY")
+  and ft.model.t5 { preset = "tiny", num_layers = 2, num_decoder_layers = 2, num_heads = 2, d_kv = 64 }
+  or ft.model.t5 { preset = "micro" }
 
 local run = ft.trainer {
-  model = ft.model.t5 { preset = "micro" },
+  model = model,
+  max_memory = os.getenv("MAX_MEMORY"),
   train = train, eval = eval,
   learning_rate = 2e-3, batch_size = tonumber(os.getenv("BATCH")), grad_accum = tonumber(os.getenv("ACCUM") or "1"),
   max_steps = 6, log_every = 1, eval_batch_size = 8, max_new_tokens = 4,

@@ -28,4 +28,4 @@ local run = ft.trainer {
   callbacks = { counter, stopper },
 }
 local result = run:fit()
-print(("steps=%d counter=%d"):format(result.global_step, counter.steps))
+print(("steps=%d counter=%d batch=%dx%d"):format(result.global_step, counter.steps, result.state.batch_size, result.state.grad_accum))
