@@ -376,3 +376,73 @@ fn a_batch_over_max_memory_fails_for_real_and_the_run_matches_one_that_fits() {
     let (a, b): (f64, f64) = (capped["loss"].parse().unwrap(), reference["loss"].parse().unwrap());
     assert!((a - b).abs() < 1e-3, "final loss {a} vs {b}");
 }
+
+#[test]
+fn ctrl_c_saves_the_step_and_the_run_resumes_from_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftlua"))
+        .args([
+            "run",
+            "tests/scripts/resume.lua",
+            "--device",
+            "cpu",
+            "--set",
+            "max_steps=100000",
+            "--set",
+            "log_every=1",
+        ])
+        .args(["--output-dir", out_dir.to_str().unwrap()])
+        .current_dir(repo())
+        .env_remove("STOP_AT")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("step 2/") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "ftlua ended early: {seen}");
+        seen += &line;
+    }
+    // SAFETY: signals our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted run exits non-zero");
+    assert!(rest.contains("interrupted at step") && rest.contains("run the same command with --resume"), "{rest}");
+    let saved = checkpoint_steps(&out_dir);
+    let step = *saved.last().expect("a checkpoint was saved");
+    assert!(step >= 2, "{saved:?}");
+    let out = run_with_env(
+        &[
+            "run",
+            "tests/scripts/resume.lua",
+            "--device",
+            "cpu",
+            "--set",
+            &format!("max_steps={}", step + 2),
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "--resume",
+        ],
+        &[],
+    );
+    assert!(
+        text(&out).contains(&format!("resumed from {}", out_dir.join(format!("checkpoint-{step}")).display())),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains(&format!("steps={}", step + 2)), "{}", text(&out));
+}
+
+fn checkpoint_steps(dir: &Path) -> Vec<u64> {
+    let mut steps: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_prefix("checkpoint-")?.parse().ok())
+        .collect();
+    steps.sort();
+    steps
+}

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod evaluate;
 pub mod events;
+pub mod interrupt;
 pub mod metrics;
 pub mod oom;
 pub mod optim;

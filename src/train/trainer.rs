@@ -4,6 +4,7 @@
 use super::checkpoint::{self, write_dir_atomically, write_json, write_model};
 use super::evaluate::evaluate;
 use super::events::{Decision, Event, Metrics};
+use super::interrupt;
 use super::oom::{self, FaultInjector, StepError};
 use super::optim::AdamW;
 use super::runlog::RunLog;
@@ -18,6 +19,8 @@ use crate::model::{weights, ModelSpec, T5};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tch::{nn::VarStore, Device};
 use tracing::{info, warn};
@@ -73,6 +76,8 @@ struct Trainer<'a> {
     /// Out-of-memory recoveries in a row within the current step.
     oom_retries: u32,
     injector: FaultInjector,
+    /// Raised by Ctrl-C or SIGTERM; checked between steps.
+    interrupted: Arc<AtomicBool>,
 }
 
 fn describe(probes: &[(usize, bool)]) -> String {
@@ -143,6 +148,7 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         nan_streak: 0,
         oom_retries: 0,
         injector: FaultInjector::from_env()?,
+        interrupted: interrupt::install()?,
     };
     if let Some(resume) = &s.resume {
         trainer.resume(resume)?;
@@ -179,6 +185,9 @@ impl Trainer<'_> {
                 self.state.epoch_cursor += take;
                 self.state.epoch = epoch as f64 + self.state.epoch_cursor as f64 / order.len() as f64;
                 self.after_step()?;
+                if interrupt::requested(&self.interrupted) {
+                    return self.stop_on_signal();
+                }
             }
             if self.state.epoch_cursor >= order.len() {
                 self.state.epoch_index += 1;
@@ -545,6 +554,22 @@ impl Trainer<'_> {
         self.record(&record)?;
         self.fire(Event::TrainEnd, None)?;
         Ok(())
+    }
+
+    /// Ctrl-C or SIGTERM: the step in progress has finished; save it and say how to go on.
+    fn stop_on_signal(&mut self) -> Result<()> {
+        let step = self.state.global_step;
+        self.stop(format!("interrupted by a signal at step {step}"));
+        self.record(&json!({"event": "stop", "step": step, "reason": "interrupted by a signal"}))?;
+        if self.last_saved_step != Some(step) {
+            self.save()?;
+        }
+        write_json(&self.job.output_dir.join("trainer_state.json"), &self.state)?;
+        anyhow::bail!(
+            "interrupted at step {step}; saved {}. To continue, run the same command with --resume \
+             (a second Ctrl-C exits at once, without saving)",
+            checkpoint::checkpoint_dir(&self.job.output_dir, step).display()
+        )
     }
 
     fn stop(&mut self, reason: String) {
