@@ -142,3 +142,21 @@ fn each_decision_kind_takes_effect() {
         eprintln!("decision {name}: ok");
     }
 }
+
+#[test]
+fn evaluation_and_saving_each_epoch() {
+    let settings = Settings {
+        eval_every: 0,
+        save_every: 0,
+        eval_each_epoch: true,
+        save_each_epoch: true,
+        max_steps: Some(5),
+        ..base()
+    };
+    let (_, events, dir) = run(settings, None);
+    let evals: Vec<u64> = events.iter().filter(|(e, _)| *e == Event::EvalEnd).map(|(_, s)| *s).collect();
+    assert_eq!(evals, [2, 4, 5], "two steps per epoch, then the final evaluation");
+    for step in [2, 4, 5] {
+        assert!(dir.path().join(format!("checkpoint-{step}")).is_dir(), "checkpoint-{step}");
+    }
+}

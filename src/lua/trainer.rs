@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Keys of the trainer table that are not settings.
-const STRUCTURE_KEYS: &[&str] = &["model", "train", "eval", "schedule", "callbacks"];
+const STRUCTURE_KEYS: &[&str] = &["model", "train", "eval", "schedule", "callbacks", "metrics"];
 
 struct Handler {
     event: Event,
@@ -30,6 +30,8 @@ pub struct LuaTrainer {
     eval: Option<LuaDataset>,
     schedule: Option<Function>,
     handlers: Vec<Handler>,
+    /// Metrics written in Lua: name -> function(predictions, references) -> number.
+    metrics: Vec<(String, Function)>,
 }
 
 pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
@@ -69,6 +71,15 @@ pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
     let train = spec
         .get::<Option<LuaDataset>>("train")?
         .ok_or_else(|| mlua::Error::runtime("ft.trainer: `train` is required (a dataset from ft.data.qa)"))?;
+    let mut metrics = Vec::new();
+    if let Some(table) = spec.get::<Option<Table>>("metrics")? {
+        for pair in table.pairs::<String, Function>() {
+            let (name, function) =
+                pair.map_err(|e| mlua::Error::runtime(format!("ft.trainer: `metrics` maps names to functions: {e}")))?;
+            metrics.push((name.trim_start_matches("eval_").to_owned(), function));
+        }
+        metrics.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     let mut trainer = LuaTrainer {
         values,
         model,
@@ -76,6 +87,7 @@ pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
         eval: spec.get("eval")?,
         schedule: spec.get("schedule")?,
         handlers: Vec::new(),
+        metrics,
     };
     if let Some(callbacks) = spec.get::<Option<Table>>("callbacks")? {
         for (i, callback) in callbacks.sequence_values::<Table>().enumerate() {
@@ -138,7 +150,8 @@ impl UserData for LuaTrainer {
         });
         methods.add_method("fit", |lua, this, ()| {
             let job = this.job(lua).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
-            let mut hooks = LuaHooks { lua, handlers: &this.handlers, schedule: this.schedule.as_ref() };
+            let mut hooks =
+                LuaHooks { lua, handlers: &this.handlers, schedule: this.schedule.as_ref(), metrics: &this.metrics };
             let result = fit(&job, &mut hooks).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
             let table = lua.create_table()?;
             table.set("state", lua.to_value(&result.state)?)?;
@@ -206,6 +219,7 @@ struct LuaHooks<'a> {
     lua: &'a Lua,
     handlers: &'a [Handler],
     schedule: Option<&'a Function>,
+    metrics: &'a [(String, Function)],
 }
 
 fn lua_anyhow(e: mlua::Error) -> anyhow::Error {
@@ -288,6 +302,22 @@ impl Hooks for LuaHooks<'_> {
                 .map_err(|e| anyhow!("{name}:load_state_dict(): {}", lua_error_text(&e)))?;
         }
         Ok(())
+    }
+
+    fn metrics(&mut self, predictions: &[String], references: &[String]) -> anyhow::Result<crate::train::Metrics> {
+        let mut out = crate::train::Metrics::new();
+        if self.metrics.is_empty() {
+            return Ok(out);
+        }
+        let predictions = self.lua.create_sequence_from(predictions.iter().map(String::as_str)).map_err(lua_anyhow)?;
+        let references = self.lua.create_sequence_from(references.iter().map(String::as_str)).map_err(lua_anyhow)?;
+        for (name, function) in self.metrics {
+            let value: f64 = function
+                .call((predictions.clone(), references.clone()))
+                .map_err(|e| anyhow!("in metric `{name}`: {}", lua_error_text(&e)))?;
+            out.insert(name.clone(), value);
+        }
+        Ok(out)
     }
 
     fn lr_factor(&mut self, step: u64, max_steps: u64, warmup_steps: u64) -> anyhow::Result<f64> {

@@ -16,6 +16,8 @@ pub struct Evaluation {
     pub metrics: Metrics,
     /// The first few (question, prediction, reference) triples, to show what the model answers.
     pub examples: Vec<(String, String, String)>,
+    /// Every generated answer, in eval-set order (for metrics written in Lua).
+    pub predictions: Vec<String>,
 }
 
 /// Eval loss (token-weighted mean over the eval set) and exact match and F1 of greedy answers,
@@ -34,6 +36,7 @@ pub fn evaluate(
     let max_new_tokens = settings.max_new_tokens.unwrap_or(data.options.max_target_len) as i64;
     let (mut loss_sum, mut tokens, mut exact, mut f1) = (0.0, 0usize, 0usize, 0.0);
     let mut examples = Vec::new();
+    let mut predictions = Vec::with_capacity(encoded.len());
     let samples: Vec<&Encoded> = encoded.iter().collect();
     for (chunk_index, chunk) in samples.chunks(batch_size).enumerate() {
         let batch = collate(chunk, device);
@@ -49,8 +52,9 @@ pub fn evaluate(
             exact += exact_match(&prediction, &sample.answer) as usize;
             f1 += token_f1(&prediction, &sample.answer);
             if examples.len() < SHOWN_EXAMPLES {
-                examples.push((sample.question.clone(), prediction, sample.answer.clone()));
+                examples.push((sample.question.clone(), prediction.clone(), sample.answer.clone()));
             }
+            predictions.push(prediction);
         }
     }
     let n = encoded.len().max(1) as f64;
@@ -59,5 +63,5 @@ pub fn evaluate(
         ("eval_exact_match".to_string(), exact as f64 / n),
         ("eval_f1".to_string(), f1 / n),
     ]);
-    Ok(Evaluation { metrics, examples })
+    Ok(Evaluation { metrics, examples, predictions })
 }

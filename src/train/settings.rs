@@ -73,8 +73,12 @@ pub struct Settings {
     pub log_every: u64,
     /// Evaluate every N optimizer steps; 0 evaluates only at the end.
     pub eval_every: u64,
+    /// `eval_every = "epoch"`: evaluate at the end of every epoch.
+    pub eval_each_epoch: bool,
     /// Save a checkpoint every N optimizer steps; 0 saves only at the end.
     pub save_every: u64,
+    /// `save_every = "epoch"`: save at the end of every epoch.
+    pub save_each_epoch: bool,
     pub save_total_limit: Option<usize>,
     pub eval_batch_size: usize,
     /// Generation length during eval; defaults to the data's max_target_len.
@@ -113,7 +117,9 @@ impl Default for Settings {
             adam_epsilon: 1e-8,
             log_every: 10,
             eval_every: 0,
+            eval_each_epoch: false,
             save_every: 0,
+            save_each_epoch: false,
             save_total_limit: None,
             eval_batch_size: 64,
             max_new_tokens: None,
@@ -214,6 +220,8 @@ impl Settings {
                 "adam_beta2" => s.adam_beta2 = unit_interval(key, value)?,
                 "adam_epsilon" => s.adam_epsilon = positive(key, value)?,
                 "log_every" => s.log_every = count(key, value, 1)? as u64,
+                "eval_every" if *value == Value::Text("epoch".into()) => s.eval_each_epoch = true,
+                "save_every" if *value == Value::Text("epoch".into()) => s.save_each_epoch = true,
                 "eval_every" => s.eval_every = count(key, value, 0)? as u64,
                 "save_every" => s.save_every = count(key, value, 0)? as u64,
                 "save_total_limit" => s.save_total_limit = Some(count(key, value, 1)?),
@@ -237,7 +245,11 @@ impl Settings {
         }
         // HF's rule: a metric is better lower if it is a loss, higher otherwise, unless told.
         s.best.greater_is_better = greater_is_better.unwrap_or(!s.best.metric.ends_with("loss"));
-        if s.best.load_at_end && s.eval_every == 0 && values.keys().all(|k| canonical_key(k) != Ok("best.metric")) {
+        if s.best.load_at_end
+            && s.eval_every == 0
+            && !s.eval_each_epoch
+            && values.keys().all(|k| canonical_key(k) != Ok("best.metric"))
+        {
             return Err(SettingsError::Conflict(
                 "best.load_at_end needs evaluations to choose from: set eval_every (and best.metric)".into(),
             ));
@@ -357,6 +369,11 @@ mod tests {
                 "setting `batch_size`: expected a number, got the string \"big\"",
             ),
             ("best.load_at_end", Value::Bool(true), "best.load_at_end needs evaluations"),
+            (
+                "save_every",
+                Value::Text("weekly".into()),
+                "setting `save_every`: expected a number, got the string \"weekly\"",
+            ),
         ];
         for (key, value, expected) in cases {
             let message = build(&[(key, value.clone())]).unwrap_err().to_string();
@@ -374,6 +391,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((s.batch_size, s.grad_accum, s.eval_every), (8, 4, 50));
+        let epochly =
+            build(&[("eval_every", Value::Text("epoch".into())), ("save_steps", Value::Text("epoch".into()))]).unwrap();
+        assert!(epochly.eval_each_epoch && epochly.save_each_epoch);
         assert_eq!(s.best.metric, "eval_exact_match");
         assert!(s.best.greater_is_better);
         assert!(!build(&[]).unwrap().best.greater_is_better);

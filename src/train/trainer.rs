@@ -36,6 +36,11 @@ pub trait Hooks {
     /// Every callback's own state (patience counters, best values), saved in each checkpoint.
     fn state_dict(&mut self) -> Result<serde_json::Value>;
     fn load_state_dict(&mut self, state: &serde_json::Value) -> Result<()>;
+    /// Metrics written by the user (named without the `eval_` prefix) over the eval set's
+    /// generated answers and references.
+    fn metrics(&mut self, _predictions: &[String], _references: &[String]) -> Result<Metrics> {
+        Ok(Metrics::new())
+    }
 }
 
 pub struct TrainJob {
@@ -192,7 +197,14 @@ impl Trainer<'_> {
             if self.state.epoch_cursor >= order.len() {
                 self.state.epoch_index += 1;
                 self.state.epoch_cursor = 0;
-                let decision = self.fire(Event::EpochEnd, None)?;
+                let mut decision = Decision::default();
+                if self.job.settings.eval_each_epoch && self.last_eval_step != Some(self.state.global_step) {
+                    decision.merge(self.evaluate()?);
+                }
+                if self.job.settings.save_each_epoch && self.last_saved_step != Some(self.state.global_step) {
+                    self.save()?;
+                }
+                decision.merge(self.fire(Event::EpochEnd, None)?);
                 self.apply(decision)?;
             }
         }
@@ -672,7 +684,11 @@ impl Trainer<'_> {
                 }
             }
         };
-        let metrics = evaluation.metrics;
+        let mut metrics = evaluation.metrics;
+        let references: Vec<String> = data.samples.iter().map(|s| s.answer.clone()).collect();
+        for (name, value) in self.hooks.metrics(&evaluation.predictions, &references)? {
+            metrics.insert(format!("eval_{name}"), value);
+        }
         let step = self.state.global_step;
         let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
         info!("eval at step {step}: {} ({:.1}s)", shown.join(" | "), started.elapsed().as_secs_f64());

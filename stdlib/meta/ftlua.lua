@@ -128,6 +128,7 @@ function log.debug(message) end
 ---@field schedule? fun(step: integer, max_steps: integer, warmup_steps: integer): number
 ---@field callbacks? table[] Tables with on_<event> methods (and optional state_dict/load_state_dict).
 ---@field best? {metric?: string, greater_is_better?: boolean, load_at_end?: boolean}
+---@field metrics? table<string, fun(predictions: string[], references: string[]): number> Reported as eval_<name>.
 
 --- Creates a trainer. Unknown settings are errors (with the nearest known name).
 ---@param opts ftlua.TrainerOptions

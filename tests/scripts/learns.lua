@@ -13,6 +13,18 @@ local run = ft.trainer {
   log_every = 5, eval_every = 20, save_every = 20, save_total_limit = 1,
   best = { metric = "eval_loss" },
   schedule = schedule.linear(),
+  -- Metrics written in Lua receive every generated answer and every reference.
+  metrics = {
+    answered = function(predictions, references)
+      assert(#predictions == #references, "one prediction per reference")
+      return #predictions
+    end,
+    nonempty_references = function(_, references)
+      local n = 0
+      for _, r in ipairs(references) do if #r > 0 then n = n + 1 end end
+      return n / #references
+    end,
+  },
 }
 run:on("log", function(state) losses[#losses + 1] = state.train_loss end)
 local result = run:fit()
