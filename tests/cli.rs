@@ -156,7 +156,11 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
     let run_info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("run.json")).unwrap()).unwrap();
     let last_eval = records.iter().rev().find(|r| r["event"] == "eval").unwrap();
-    assert_eq!(last_eval["eval_answered"].as_f64(), run_info["eval_samples"].as_f64(), "Lua metric saw every prediction");
+    assert_eq!(
+        last_eval["eval_answered"].as_f64(),
+        run_info["eval_samples"].as_f64(),
+        "Lua metric saw every prediction"
+    );
     assert_eq!(last_eval["eval_nonempty_references"], 1.0);
     assert!(records.iter().all(|r| r["event"] != "log" || r["loss"].as_f64().unwrap().is_finite()));
 }
