@@ -455,3 +455,19 @@ fn checkpoint_steps(dir: &Path) -> Vec<u64> {
     steps.sort();
     steps
 }
+
+#[test]
+fn training_starts_from_an_hf_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ftlua(
+        &["run", "tests/scripts/from_pretrained.lua", "--device", "cpu", "--output-dir", dir.path().to_str().unwrap()],
+        &repo(),
+    );
+    let message = text(&out);
+    assert!(out.status.success(), "{message}");
+    assert!(message.contains("loaded d_model=32 parameters=53696"), "the HF fixture's size: {message}");
+    assert!(message.contains("loaded weights from tests/golden/t5/relu"), "{message}");
+    assert!(message.contains("steps=2"), "{message}");
+    let missing = ftlua(&["run", "missing.lua"], &repo());
+    assert!(text(&missing).contains("script not found: missing.lua"), "{}", text(&missing));
+}

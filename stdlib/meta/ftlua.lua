@@ -67,6 +67,12 @@ local model = {}
 ---@return ftlua.Model
 function model.t5(opts) end
 
+--- A model whose weights start from a checkpoint directory (config.json + model.safetensors, or a
+--- sharded model.safetensors.index.json), HF's or ftlua's.
+---@param dir string
+---@return ftlua.Model
+function model.load(dir) end
+
 ---@class ftlua.Model
 local Model = {}
 
