@@ -5,12 +5,11 @@
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct EventWriter {
     out: BufWriter<File>,
-    path: PathBuf,
 }
 
 impl EventWriter {
@@ -20,16 +19,12 @@ impl EventWriter {
         let name = format!("events.out.tfevents.{}.{}.{}.ftlua", now.as_secs(), host.trim(), std::process::id());
         let path = dir.join(name);
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        let mut writer = EventWriter { out: BufWriter::new(file), path };
+        let mut writer = EventWriter { out: BufWriter::new(file) };
         let mut event = Vec::new();
         put_double(&mut event, 1, wall_time());
         put_bytes(&mut event, 3, b"brain.Event:2"); // file_version
         writer.write_record(&event)?;
         Ok(writer)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn scalars(&mut self, step: u64, values: &[(&str, f64)]) -> Result<()> {

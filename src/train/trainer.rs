@@ -458,10 +458,12 @@ impl Trainer<'_> {
         const RETRIES: u32 = 3;
         let step = self.state.global_step + 1;
         let mut fail_at = self.injector.optimizer(step);
-        for attempt in 1.. {
+        let mut retries = 0;
+        loop {
             match self.optimizer.step(lr, self.state.weight_decay, fail_at.take()).map_err(StepError::from) {
                 Ok(()) => return Ok(()),
-                Err(StepError::OutOfMemory(message)) if attempt <= RETRIES => {
+                Err(StepError::OutOfMemory(message)) if retries < RETRIES => {
+                    retries += 1;
                     warn!("out of memory in the optimizer update of step {step}; resuming it ({message})");
                     self.record(&json!({"event": "oom", "phase": "optimizer", "step": step, "message": message}))?;
                 }
@@ -472,7 +474,6 @@ impl Trainer<'_> {
                 ),
             }
         }
-        unreachable!("the loop returns")
     }
 
     /// A non-finite loss or gradient: the update is skipped (the step still counts, so the schedule
