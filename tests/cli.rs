@@ -1,26 +1,10 @@
 //! End-to-end tests of the `ftlua` binary: command line, Lua errors, callbacks, real training.
 
+mod common;
+
+use common::*;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ftlua(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ftlua")).args(args).current_dir(cwd).output().expect("running ftlua")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-fn write_script(dir: &Path, name: &str, source: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, source).unwrap();
-    path
-}
 
 #[test]
 fn run_help_explains_each_flag() {
@@ -165,18 +149,6 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
     assert!(records.iter().all(|r| r["event"] != "log" || r["loss"].as_f64().unwrap().is_finite()));
 }
 
-fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ftlua"));
-    command.args(args).current_dir(repo());
-    for var in ["STOP_AT", "POLICY", "BATCH", "ACCUM", "FIND", "SHRINK", "MAX_MEMORY", "FTLUA_INJECT_OOM"] {
-        command.env_remove(var);
-    }
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("running ftlua")
-}
-
 #[test]
 fn stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,11 +170,7 @@ fn stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
     assert!(text(&out).contains("resumed from"), "{}", text(&out));
     assert!(text(&out).contains("steps=8 counter=8"), "callback state must survive: {}", text(&out));
 
-    for file in ["model.safetensors", "optimizer.safetensors"] {
-        let a = std::fs::read(straight.join("checkpoint-8").join(file)).unwrap();
-        let b = std::fs::read(resumed.join("checkpoint-8").join(file)).unwrap();
-        assert!(a == b, "{file} differs between the uninterrupted and the resumed run");
-    }
+    assert_same_checkpoint(&straight.join("checkpoint-8"), &resumed.join("checkpoint-8"));
 }
 
 fn summary(out: &Output) -> HashMap<String, String> {
@@ -450,15 +418,6 @@ fn ctrl_c_saves_the_step_and_the_run_resumes_from_it() {
         text(&out)
     );
     assert!(text(&out).contains(&format!("steps={}", step + 2)), "{}", text(&out));
-}
-
-fn checkpoint_steps(dir: &Path) -> Vec<u64> {
-    let mut steps: Vec<u64> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_prefix("checkpoint-")?.parse().ok())
-        .collect();
-    steps.sort();
-    steps
 }
 
 #[test]

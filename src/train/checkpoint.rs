@@ -4,9 +4,8 @@
 
 use super::optim::AdamW;
 use super::state::TrainerState;
-use crate::model::T5Config;
+use crate::model::{weights, T5Config};
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Tensor};
@@ -39,31 +38,26 @@ pub fn write_checkpoint(
     write_json(&dir.join("callbacks.json"), callbacks)
 }
 
-/// What a checkpoint restores besides the weights, which [`load`] copies into the model.
+/// What a checkpoint restores besides the weights and optimizer moments, which [`load`] copies
+/// into place itself.
 pub struct Loaded {
     pub trainer: TrainerState,
-    pub optimizer: HashMap<String, Tensor>,
-    pub optimizer_step: i64,
     pub callbacks: serde_json::Value,
 }
 
 /// Reads a checkpoint written by [`write_checkpoint`], checking that it belongs to this model.
-/// Only safetensors and JSON are read: loading never executes code.
-pub fn load(dir: &Path, vs: &VarStore, config: &T5Config) -> Result<Loaded> {
+/// Every file is read and checked before the model or optimizer is touched, so a damaged
+/// checkpoint is refused with the run left as it was. Only safetensors and JSON are read:
+/// loading never executes code.
+pub fn load(dir: &Path, vs: &VarStore, config: &T5Config, optimizer: &mut AdamW) -> Result<Loaded> {
     let context = || format!("checkpoint {}", dir.display());
+    if !dir.is_dir() {
+        bail!("{}: no such directory", context());
+    }
     let saved_config: T5Config = read_json(&dir.join("config.json")).with_context(context)?;
     if &saved_config != config {
         bail!("{}: its config.json describes another model than this run's", context());
     }
-    {
-        let _no_grad = tch::no_grad_guard();
-        vs.read_safetensors(dir.join("model.safetensors"))
-            .with_context(|| format!("{}: model.safetensors", context()))?;
-    }
-    let optimizer = Tensor::read_safetensors(dir.join("optimizer.safetensors"))
-        .with_context(|| format!("{}: optimizer.safetensors", context()))?
-        .into_iter()
-        .collect();
     #[derive(serde::Deserialize)]
     struct Saved {
         state: TrainerState,
@@ -71,7 +65,13 @@ pub fn load(dir: &Path, vs: &VarStore, config: &T5Config) -> Result<Loaded> {
     }
     let saved: Saved = read_json(&dir.join("trainer_state.json")).with_context(context)?;
     let callbacks = read_json(&dir.join("callbacks.json")).with_context(context)?;
-    Ok(Loaded { trainer: saved.state, optimizer, optimizer_step: saved.optimizer_step, callbacks })
+    let moments: Vec<(String, Vec<i64>)> = optimizer.state().into_iter().map(|(name, t)| (name, t.size())).collect();
+    let optimizer_file = dir.join("optimizer.safetensors");
+    weights::check_file(&optimizer_file, &moments).with_context(context)?;
+    let moments = Tensor::read_safetensors(&optimizer_file).with_context(context)?.into_iter().collect();
+    weights::load_into(vs, dir).with_context(context)?;
+    optimizer.load_state(moments, saved.optimizer_step)?;
+    Ok(Loaded { trainer: saved.state, callbacks })
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -85,24 +85,41 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Creates `final_dir` atomically: `fill` writes into a temporary sibling, whose files are synced
-/// before it is renamed over any previous `final_dir`.
+/// before it is renamed into place. A previous `final_dir` is moved aside first and deleted last,
+/// so at every instant one whole copy exists; a failed `fill` (disk full, say) leaves no trace.
 pub fn write_dir_atomically(final_dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = final_dir.parent().context("checkpoint directory has no parent")?;
     let name = final_dir.file_name().context("checkpoint directory has no name")?.to_string_lossy();
     let tmp = parent.join(format!(".{name}.tmp"));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
+    let old = parent.join(format!(".{name}.old"));
+    if old.exists() && !final_dir.exists() {
+        // A crash between the two renames below: the aside copy is the whole one.
+        fs::rename(&old, final_dir).with_context(|| format!("restoring {}", final_dir.display()))?;
+    }
+    for leftover in [&tmp, &old] {
+        if leftover.exists() {
+            fs::remove_dir_all(leftover).with_context(|| format!("removing {}", leftover.display()))?;
+        }
     }
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    fill(&tmp)?;
-    for entry in fs::read_dir(&tmp)? {
-        fs::File::open(entry?.path())?.sync_all()?;
+    let filled = fill(&tmp).and_then(|()| {
+        for entry in fs::read_dir(&tmp)? {
+            fs::File::open(entry?.path())?.sync_all()?;
+        }
+        Ok(())
+    });
+    if let Err(error) = filled {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(error.context(format!("writing {} (anything saved before is intact)", final_dir.display())));
     }
     if final_dir.exists() {
-        fs::remove_dir_all(final_dir).with_context(|| format!("replacing {}", final_dir.display()))?;
+        fs::rename(final_dir, &old).with_context(|| format!("moving {} aside", final_dir.display()))?;
     }
     fs::rename(&tmp, final_dir).with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
     fs::File::open(parent)?.sync_all()?;
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// Exact match after trimming surrounding whitespace; case and punctuation count, because in an
@@ -54,12 +54,20 @@ pub struct JsonlWriter {
 }
 
 impl JsonlWriter {
+    /// Opens `path` for appending. A line cut short by a crash is ended first, so the records
+    /// that follow stay parseable.
     pub fn create(path: &Path) -> Result<JsonlWriter> {
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let context = || format!("opening {}", path.display());
+        let mut file = File::options().create(true).append(true).read(true).open(path).with_context(context)?;
+        let len = file.metadata().with_context(context)?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1)).with_context(context)?;
+            file.read_exact(&mut last).with_context(context)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").with_context(context)?;
+            }
+        }
         Ok(JsonlWriter { out: BufWriter::new(file) })
     }
 
@@ -74,6 +82,17 @@ impl JsonlWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_cut_by_a_crash_does_not_swallow_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        std::fs::write(&path, "{\"step\":1}\n{\"step\":2,\"lo").unwrap();
+        JsonlWriter::create(&path).unwrap().write(&serde_json::json!({"step": 3})).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let whole: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert_eq!(whole, [serde_json::json!({"step": 1}), serde_json::json!({"step": 3})]);
+    }
 
     #[test]
     fn f1_cases() {

@@ -23,7 +23,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tch::{nn::VarStore, Device};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Where the run's policies live (Lua in the binary; a recorder in tests).
 pub trait Hooks {
@@ -81,6 +81,8 @@ struct Trainer<'a> {
     /// Out-of-memory recoveries in a row within the current step.
     oom_retries: u32,
     injector: FaultInjector,
+    /// Whether the last handler fired raised an error (a bug in a callback, not in the engine).
+    callback_failed: bool,
     /// Raised by Ctrl-C or SIGTERM; checked between steps.
     interrupted: Arc<AtomicBool>,
 }
@@ -153,6 +155,7 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         nan_streak: 0,
         oom_retries: 0,
         injector: FaultInjector::from_env()?,
+        callback_failed: false,
         interrupted: interrupt::install()?,
     };
     if let Some(resume) = &s.resume {
@@ -165,7 +168,10 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         }
         _ => None,
     };
-    trainer.run()?;
+    if let Err(error) = trainer.run() {
+        trainer.save_after_callback_error();
+        return Err(error);
+    }
     Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history })
 }
 
@@ -185,7 +191,15 @@ impl Trainer<'_> {
                 let cursor = self.state.epoch_cursor;
                 let take = (self.state.batch_size * self.state.grad_accum).min(order.len() - cursor);
                 let started = Instant::now();
-                self.step(&order[cursor..cursor + take])?;
+                let before = self.state.clone();
+                if let Err(error) = self.step(&order[cursor..cursor + take]) {
+                    if self.callback_failed {
+                        // Handlers run before the update or after it is whole: the weights are
+                        // the last completed step's, and so must be the state saved with them.
+                        self.state = before;
+                    }
+                    return Err(error);
+                }
                 self.state.step_seconds += started.elapsed().as_secs_f64();
                 self.state.epoch_cursor += take;
                 self.state.epoch = epoch as f64 + self.state.epoch_cursor as f64 / order.len() as f64;
@@ -211,24 +225,46 @@ impl Trainer<'_> {
         self.finish()
     }
 
-    /// Restores model, optimizer, trainer state and callback state from a checkpoint.
+    /// Restores model, optimizer, trainer state and callback state from a checkpoint. With
+    /// `latest`, a damaged newest checkpoint (a crash mid-save, a truncated copy) is reported and
+    /// the one before it is used.
     fn resume(&mut self, which: &str) -> Result<()> {
-        let dir = match which {
-            "latest" => match checkpoint::checkpoint_steps(&self.job.output_dir)?.last() {
-                Some(&step) => checkpoint::checkpoint_dir(&self.job.output_dir, step),
-                None => {
+        let (dir, loaded) = match which {
+            "latest" => {
+                let steps = checkpoint::checkpoint_steps(&self.job.output_dir)?;
+                if steps.is_empty() {
                     info!(
                         "resume = \"latest\": no checkpoint in {} yet; starting fresh",
                         self.job.output_dir.display()
                     );
                     return Ok(());
                 }
-            },
-            path => PathBuf::from(path),
+                let mut refused = Vec::new();
+                let found = steps.iter().rev().find_map(|&step| {
+                    let dir = checkpoint::checkpoint_dir(&self.job.output_dir, step);
+                    match checkpoint::load(&dir, &self.vs, &self.model.config, &mut self.optimizer) {
+                        Ok(loaded) => Some((dir, loaded)),
+                        Err(error) => {
+                            warn!("cannot resume from {}: {error:#}; trying the one before", dir.display());
+                            refused.push(format!("{error:#}"));
+                            None
+                        }
+                    }
+                });
+                found.with_context(|| {
+                    format!("resume = \"latest\": every checkpoint is damaged:\n  {}", refused.join("\n  "))
+                })?
+            }
+            path => {
+                let dir = PathBuf::from(path);
+                let loaded = checkpoint::load(&dir, &self.vs, &self.model.config, &mut self.optimizer)?;
+                (dir, loaded)
+            }
         };
-        let loaded = checkpoint::load(&dir, &self.vs, &self.model.config)?;
-        self.optimizer.load_state(loaded.optimizer, loaded.optimizer_step)?;
         self.hooks.load_state_dict(&loaded.callbacks)?;
+        let from = loaded.trainer.global_step;
+        // Records after this step in metrics.jsonl belong to the stretch that was lost.
+        self.record(&json!({"event": "resume", "step": from, "path": dir}))?;
         let mut state = loaded.trainer;
         state.stop_reason = None;
         state.planned_max_steps = self.state.planned_max_steps;
@@ -731,9 +767,17 @@ impl Trainer<'_> {
     }
 
     fn save(&mut self) -> Result<()> {
+        self.write_checkpoint()?;
+        let decision = self.fire(Event::Save, None)?;
+        self.apply(Decision { save: false, ..decision })
+    }
+
+    /// Writes `checkpoint-{step}` and rotates old ones, without firing `save`.
+    fn write_checkpoint(&mut self) -> Result<()> {
         let step = self.state.global_step;
         let dir = checkpoint::checkpoint_dir(&self.job.output_dir, step);
         let callbacks = self.hooks.state_dict()?;
+        debug!("saving {}", dir.display());
         write_dir_atomically(&dir, |tmp| {
             checkpoint::write_checkpoint(tmp, &self.vs, &self.model.config, &self.optimizer, &self.state, &callbacks)
         })?;
@@ -741,9 +785,7 @@ impl Trainer<'_> {
             checkpoint::rotate(&self.job.output_dir, limit, self.state.best.as_ref().map(|b| b.step))?;
         }
         self.last_saved_step = Some(step);
-        self.record(&json!({"event": "save", "step": step, "path": dir}))?;
-        let decision = self.fire(Event::Save, None)?;
-        self.apply(Decision { save: false, ..decision })
+        self.record(&json!({"event": "save", "step": step, "path": dir}))
     }
 
     /// Appends a record to metrics.jsonl and to the run's history.
@@ -755,6 +797,26 @@ impl Trainer<'_> {
         if !self.hooks.wants(event) {
             return Ok(Decision::default());
         }
-        self.hooks.fire(event, &self.state, payload)
+        let decision = self.hooks.fire(event, &self.state, payload);
+        self.callback_failed = decision.is_err();
+        decision
+    }
+
+    /// A handler failed: keep the last completed step (unless it is saved already) so that the
+    /// run resumes from there once the script is fixed.
+    fn save_after_callback_error(&mut self) {
+        let step = self.state.global_step;
+        if !self.callback_failed || step == 0 || self.last_saved_step == Some(step) {
+            return;
+        }
+        let dir = checkpoint::checkpoint_dir(&self.job.output_dir, step);
+        match self.write_checkpoint() {
+            Ok(()) => warn!(
+                "a handler failed after step {step}; saved {}. Once the script is fixed, run the same command \
+                 with --resume",
+                dir.display()
+            ),
+            Err(error) => warn!("a handler failed after step {step}, and saving it failed too: {error:#}"),
+        }
     }
 }

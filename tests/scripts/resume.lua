@@ -1,5 +1,6 @@
--- Trains a micro T5 with dropout for max_steps; STOP_AT=k stops it after step k. Used by the
--- exact-resume test in tests/cli.rs. The counter callback has state that must survive a resume.
+-- Trains a micro T5 with dropout for max_steps; STOP_AT=k stops it after step k, FAIL_AT=k raises
+-- an error in a handler during step k. Used by the exact-resume tests in tests/cli.rs and
+-- tests/faults.rs. The counter callback has state that must survive a resume.
 local ft = require "ftlua"
 local schedule = require "ftlua.schedule"
 
@@ -19,13 +20,21 @@ local stopper = {
   end,
 }
 
+local fail_at = tonumber(os.getenv("FAIL_AT") or "")
+local buggy = {
+  name = "buggy",
+  on_pre_optimizer_step = function(_, state)
+    if fail_at and state.global_step + 1 == fail_at then error("a bug in a callback") end
+  end,
+}
+
 local run = ft.trainer {
   model = ft.model.t5 { preset = "micro", dropout_rate = 0.1 },
   train = train, eval = eval,
   learning_rate = 2e-3, batch_size = 4, grad_accum = 2, max_steps = 8, log_every = 3,
   weight_decay = 0.01, max_new_tokens = 4,
   schedule = schedule.cosine { warmup_steps = 2 },
-  callbacks = { counter, stopper },
+  callbacks = { counter, stopper, buggy },
 }
 local result = run:fit()
 print(("steps=%d counter=%d batch=%dx%d"):format(result.global_step, counter.steps, result.state.batch_size, result.state.grad_accum))
