@@ -249,3 +249,26 @@ fn missing_or_blocked_files_are_refused_with_their_name() {
         assert!(message.contains(&expected), "{args:?}: expected {expected:?} in {message}");
     }
 }
+
+#[test]
+fn a_second_ctrl_c_ends_the_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let args = run_args(out_dir.to_str().unwrap(), "max_steps=100000", &["--set", "log_every=1"]);
+    let mut child = command(&args, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("step 2/") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "ftlua ended early");
+    }
+    for _ in 0..2 {
+        // SAFETY: signals our own child process, which has not been waited for yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        // Two signals sent together merge into one pending signal; a person presses twice.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::io::copy(&mut stderr, &mut std::io::sink()).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "the second signal exits with 128 + SIGINT at once");
+}
