@@ -28,6 +28,30 @@ pub enum Command {
     Predict(PredictArgs),
     /// Score a checkpoint on a labelled JSONL file; prints JSON with loss, exact_match and f1.
     Eval(EvalArgs),
+    /// Summarize run directories (settings that differ, best checkpoint, last eval, diagnosis)
+    /// and optionally plot their curves into a PNG.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Run directories (each holds run.json and metrics.jsonl), e.g. runs/adaptive.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Also draw train loss, eval loss, the eval metric and the learning rate against steps,
+    /// one line per run, into this PNG file.
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+}
+
+pub fn report(args: ReportArgs) -> Result<()> {
+    let runs = args.runs.iter().map(|dir| crate::report::Run::load(dir)).collect::<Result<Vec<_>>>()?;
+    print!("{}", crate::report::summary(&runs, crate::lua::diagnose_records)?);
+    if let Some(png) = &args.png {
+        crate::report::write_png(&runs, png)?;
+        println!("\nwrote {}", png.display());
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]

@@ -5,4 +5,5 @@ pub mod data;
 pub mod lua;
 pub mod model;
 pub mod predict;
+pub mod report;
 pub mod train;

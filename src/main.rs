@@ -16,12 +16,13 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(ftlua::train::progress::LogWriter::new)
         .init();
     let result = match args.command {
         Command::Run(run) => cli::run(run),
         Command::Predict(args) => cli::predict(args),
         Command::Eval(args) => cli::eval(args),
+        Command::Report(args) => cli::report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

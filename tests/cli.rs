@@ -435,3 +435,84 @@ fn training_starts_from_an_hf_checkpoint() {
     let missing = ftlua(&["run", "missing.lua"], &repo());
     assert!(text(&missing).contains("script not found: missing.lua"), "{}", text(&missing));
 }
+
+#[test]
+fn a_terminal_gets_a_progress_bar_and_a_pipe_gets_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |name: &str| -> Vec<String> {
+        ["run", "tests/scripts/resume.lua", "--device", "cpu", "--set", "log_every=2", "--output-dir"]
+            .map(String::from)
+            .into_iter()
+            .chain([dir.path().join(name).display().to_string()])
+            .collect()
+    };
+    let piped = Command::new(env!("CARGO_BIN_EXE_ftlua"))
+        .args(args("piped"))
+        .current_dir(repo())
+        .env_remove("STOP_AT")
+        .output()
+        .unwrap();
+    let piped = text(&piped);
+    assert!(piped.contains("step 4/8 | epoch") && !piped.contains("ETA"), "{piped}");
+
+    // `script` runs the command on a pseudo-terminal, as a user's shell would.
+    let command_line = format!("{} {}", env!("CARGO_BIN_EXE_ftlua"), args("terminal").join(" "));
+    let on_terminal = Command::new("script")
+        .args(["-qfec", &command_line, "/dev/null"])
+        .current_dir(repo())
+        .env_remove("CI")
+        .env_remove("STOP_AT")
+        .output()
+        .expect("running script (util-linux)");
+    let shown = text(&on_terminal);
+    assert!(on_terminal.status.success(), "{shown}");
+    assert!(
+        shown.contains("step 8/8 [") && shown.contains("ETA") && shown.contains("samples/s | batch 4×2"),
+        "{shown}"
+    );
+    assert!(!shown.contains("step 4/8 | epoch"), "the bar replaces the periodic log lines: {shown}");
+}
+
+#[test]
+fn report_compares_runs_in_a_table_and_plots_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = ["2e-3", "5e-4"].iter().map(|lr| dir.path().join(format!("lr{lr}"))).collect();
+    for (run, lr) in runs.iter().zip(["2e-3", "5e-4"]) {
+        let lr = format!("learning_rate={lr}");
+        let out = run_with_env(
+            &["run", "tests/scripts/resume.lua", "--device", "cpu", "--set", &lr, "--set", "eval_every=4"]
+                .into_iter()
+                .chain(["--output-dir", run.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+            &[],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let png = dir.path().join("curves.png");
+    let out = ftlua(
+        &["report", runs[0].to_str().unwrap(), runs[1].to_str().unwrap(), "--png", png.to_str().unwrap()],
+        &repo(),
+    );
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    let header = report.lines().next().unwrap();
+    assert!(
+        header.starts_with("run") && header.contains("learning_rate") && !header.contains("batch_size"),
+        "{report}"
+    );
+    assert!(report.contains("2.00e-3") && report.contains("5.00e-4"), "{report}");
+    assert!(
+        report.contains("eval_loss") && report.contains("@ 8") && report.contains("reached max_steps = 8"),
+        "{report}"
+    );
+    assert_eq!(report.matches("diagnosis: ").count(), 2, "{report}");
+
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let (width, height) =
+        (u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap()));
+    assert_eq!((width, height), (1600, 1000));
+
+    let missing = ftlua(&["report", dir.path().to_str().unwrap()], &repo());
+    assert!(text(&missing).contains("is not an ftlua run directory (no run.json)"), "{}", text(&missing));
+}

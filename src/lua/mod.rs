@@ -56,6 +56,19 @@ fn native_module(lua: &Lua) -> mlua::Result<Table> {
     Ok(ft)
 }
 
+/// The stdlib's diagnosis of a run's records (the lines of its metrics.jsonl), as text; the same
+/// that `run:fit()` prints at the end of a run.
+pub fn diagnose_records(records: &[serde_json::Value]) -> Result<String> {
+    let lua = new_runtime(RunOptions {
+        overrides: Vec::new(),
+        device: Device::Cpu,
+        output_dir: None,
+        default_output_dir: PathBuf::from("runs/report"),
+    })?;
+    let (_, text) = trainer::diagnosis(&lua, records).map_err(|e| anyhow::anyhow!("{}", lua_error_text(&e)))?;
+    Ok(text)
+}
+
 /// Reads a handle (userdata `T`, cloned) from a Lua value; the error names what was expected.
 fn handle<T: mlua::UserData + Clone + 'static>(value: mlua::Value, expected: &str) -> mlua::Result<T> {
     match value {

@@ -168,13 +168,19 @@ impl UserData for LuaTrainer {
 
 /// The stdlib's fit diagnosis of a finished run, printed and returned to the script.
 fn diagnose(lua: &Lua, history: &[serde_json::Value]) -> mlua::Result<Table> {
-    let module: Table = lua.load("return require 'ftlua.diagnose'").set_name("=[ftlua diagnose]").eval()?;
-    let verdict: Table = module.get::<Function>("verdict")?.call(lua.to_value(history)?)?;
-    let text: String = module.get::<Function>("format")?.call(verdict.clone())?;
+    let (verdict, text) = diagnosis(lua, history)?;
     for line in text.lines() {
         tracing::info!("{line}");
     }
     Ok(verdict)
+}
+
+/// `ftlua.diagnose`'s verdict on a run's records, as a table and as text.
+pub(super) fn diagnosis(lua: &Lua, history: &[serde_json::Value]) -> mlua::Result<(Table, String)> {
+    let module: Table = lua.load("return require 'ftlua.diagnose'").set_name("=[ftlua diagnose]").eval()?;
+    let verdict: Table = module.get::<Function>("verdict")?.call(lua.to_value(history)?)?;
+    let text: String = module.get::<Function>("format")?.call(verdict.clone())?;
+    Ok((verdict, text))
 }
 
 fn caller_location(lua: &Lua) -> Option<String> {

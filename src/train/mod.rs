@@ -7,6 +7,7 @@ pub mod interrupt;
 pub mod metrics;
 pub mod oom;
 pub mod optim;
+pub mod progress;
 pub mod runlog;
 pub mod sampling;
 pub mod settings;

@@ -7,6 +7,7 @@ use super::events::{Decision, Event, Metrics};
 use super::interrupt;
 use super::oom::{self, FaultInjector, StepError};
 use super::optim::AdamW;
+use super::progress::Progress;
 use super::runlog::RunLog;
 use super::sampling::{describe_data, sample_order};
 use super::settings::Settings;
@@ -81,6 +82,7 @@ struct Trainer<'a> {
     /// Out-of-memory recoveries in a row within the current step.
     oom_retries: u32,
     injector: FaultInjector,
+    progress: Progress,
     /// Whether the last handler fired raised an error (a bug in a callback, not in the engine).
     callback_failed: bool,
     /// Raised by Ctrl-C or SIGTERM; checked between steps.
@@ -156,11 +158,18 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         oom_retries: 0,
         injector: FaultInjector::from_env()?,
         callback_failed: false,
+        progress: Progress::disabled(),
         interrupted: interrupt::install()?,
     };
-    if let Some(resume) = &s.resume {
-        trainer.resume(resume)?;
-    }
+    let resumed_from = match &s.resume {
+        Some(which) => trainer.resume(which)?,
+        None => None,
+    };
+    // Readers of metrics.jsonl drop the records after this step that an earlier run appended:
+    // all of them on a fresh start, those of the stretch lost to a crash on a resume.
+    trainer
+        .record(&json!({"event": "train_begin", "step": trainer.state.global_step, "resumed_from": resumed_from}))?;
+    trainer.progress = Progress::start(trainer.state.global_step, trainer.state.max_steps);
     let _cap = match s.max_memory {
         Some(budget) if job.device == Device::Cpu => {
             info!("max_memory: allocations beyond {:.2} GiB more are refused", budget as f64 / (1u64 << 30) as f64);
@@ -204,6 +213,7 @@ impl Trainer<'_> {
                 self.state.epoch_cursor += take;
                 self.state.epoch = epoch as f64 + self.state.epoch_cursor as f64 / order.len() as f64;
                 self.after_step()?;
+                self.progress.update(&self.state);
                 if interrupt::requested(&self.interrupted) {
                     return self.stop_on_signal();
                 }
@@ -228,7 +238,7 @@ impl Trainer<'_> {
     /// Restores model, optimizer, trainer state and callback state from a checkpoint. With
     /// `latest`, a damaged newest checkpoint (a crash mid-save, a truncated copy) is reported and
     /// the one before it is used.
-    fn resume(&mut self, which: &str) -> Result<()> {
+    fn resume(&mut self, which: &str) -> Result<Option<PathBuf>> {
         let (dir, loaded) = match which {
             "latest" => {
                 let steps = checkpoint::checkpoint_steps(&self.job.output_dir)?;
@@ -237,7 +247,7 @@ impl Trainer<'_> {
                         "resume = \"latest\": no checkpoint in {} yet; starting fresh",
                         self.job.output_dir.display()
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
                 let mut refused = Vec::new();
                 let found = steps.iter().rev().find_map(|&step| {
@@ -262,9 +272,6 @@ impl Trainer<'_> {
             }
         };
         self.hooks.load_state_dict(&loaded.callbacks)?;
-        let from = loaded.trainer.global_step;
-        // Records after this step in metrics.jsonl belong to the stretch that was lost.
-        self.record(&json!({"event": "resume", "step": from, "path": dir}))?;
         let mut state = loaded.trainer;
         state.stop_reason = None;
         state.planned_max_steps = self.state.planned_max_steps;
@@ -276,7 +283,7 @@ impl Trainer<'_> {
         if let Some(len) = self.state.max_source_len {
             self.cap_sources(len)?;
         }
-        Ok(())
+        Ok(Some(dir))
     }
 
     /// One optimizer step over `indices`, in micro-batches of `batch_size`.
@@ -674,7 +681,8 @@ impl Trainer<'_> {
         let samples_per_second = self.state.samples_seen as f64 / self.state.step_seconds.max(1e-9);
         let tokens_per_second = self.state.tokens_seen as f64 / self.state.step_seconds.max(1e-9);
         let st = &self.state;
-        info!(
+        if !self.progress.is_drawn() {
+            info!(
             "step {}/{} | epoch {:.2} | loss {loss:.4} | lr {:.2e} | grad norm {:.3} | {samples_per_second:.1} samples/s | batch {}×{}",
             st.global_step,
             st.max_steps,
@@ -684,6 +692,7 @@ impl Trainer<'_> {
             st.batch_size,
             st.grad_accum
         );
+        }
         self.record(&json!({
             "event": "log", "step": st.global_step, "epoch": st.epoch, "loss": loss, "learning_rate": st.lr,
             "grad_norm": st.grad_norm, "batch_size": st.batch_size, "grad_accum": st.grad_accum,
