@@ -219,16 +219,15 @@ fn twenty_recoveries_in_a_row_leave_memory_at_its_baseline() {
         .split(',')
         .map(|v| v.parse().unwrap())
         .collect();
-    // The allocator keeps some freed memory around, so single readings wander (one reading 3% above the
-    // rest was seen in CI); a leak of what a failed attempt holds (tens of MB here) would instead lift
-    // every later reading, so the typical reading of the last ten must not exceed that of the first.
-    let median = |part: &[f64]| {
-        let mut sorted = part.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        (sorted[4] + sorted[5]) / 2.0
-    };
-    let (first_half, second_half) = (median(&rss[..10]), median(&rss[10..]));
-    assert!(second_half <= first_half * 1.02, "resident memory climbed over 20 recoveries: {rss:?}");
+    // Single readings wander: the allocator keeps freed memory around, the first recoveries can come
+    // before the run reached its steady state (seen under a loaded CI machine: 444 MB, then 507-523 MB),
+    // and one late reading 3% above the rest was seen too. A leak of what a failed attempt holds (tens of
+    // MB here) would instead lift every later reading, twenty times over: so the typical reading of the
+    // last five must stay within the range of the first ten.
+    let mut last = rss[15..].to_vec();
+    last.sort_by(f64::total_cmp);
+    let (baseline, typical_late) = (rss[..10].iter().copied().fold(0.0, f64::max), last[2]);
+    assert!(typical_late <= baseline * 1.02, "resident memory climbed over 20 recoveries: {rss:?}");
 }
 
 #[test]

@@ -20,6 +20,17 @@ pub struct Batch {
     pub target_tokens: usize,
 }
 
+impl Batch {
+    pub fn to_device(self, device: Device) -> Batch {
+        Batch {
+            input_ids: self.input_ids.to_device(device),
+            attention_mask: self.attention_mask.to_device(device),
+            labels: self.labels.to_device(device),
+            ..self
+        }
+    }
+}
+
 /// The order in which an epoch visits the training samples: a seeded shuffle, the same for the
 /// same (seed, epoch), so a resumed run sees the samples a continuous one would.
 pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {

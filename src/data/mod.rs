@@ -1,6 +1,7 @@
 //! The data pipeline: QA samples, byte-level encoding, seeded splits and padded batches.
 
 pub mod batch;
+pub mod prefetch;
 pub mod qa;
 pub mod report;
 pub mod tokenizer;

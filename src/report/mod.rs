@@ -200,6 +200,6 @@ mod tests {
     #[test]
     fn table_aligns_columns() {
         let rows = vec![vec!["run".to_string(), "lr".into()], vec!["a/long-name".into(), "1e-3".into()]];
-        assert_eq!(table(&rows), "run          lr\n---------------\na/long-name  1e-3\n");
+        assert_eq!(table(&rows), "run          lr\n-----------------\na/long-name  1e-3\n");
     }
 }

@@ -41,6 +41,9 @@ pub struct TrainerState {
     pub log_loss_steps: u64,
     /// Time spent in steps and in evaluations (for the time-budget projection).
     pub step_seconds: f64,
+    /// Seconds of `step_seconds` the step waited for its batches (prefetch not ready, or none).
+    #[serde(default)]
+    pub data_wait_seconds: f64,
     pub eval_seconds: f64,
     /// `max_steps` from the settings (or epochs), before any time-budget projection.
     pub planned_max_steps: u64,

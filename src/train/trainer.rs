@@ -13,6 +13,7 @@ use super::sampling::{describe_data, sample_order};
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
 use crate::data::batch::collate;
+use crate::data::prefetch::Prefetcher;
 use crate::data::tokenizer::EOS;
 use crate::data::ByteTokenizer;
 use crate::data::{Dataset, Encoded};
@@ -70,7 +71,13 @@ struct Trainer<'a> {
     model: T5,
     optimizer: AdamW,
     state: TrainerState,
-    train: Vec<Encoded>,
+    /// Shared with the prefetch thread; replaced (copy on write) when prompts are cut.
+    train: Arc<Vec<Encoded>>,
+    prefetcher: Prefetcher,
+    /// `(step_seconds, data_wait_seconds)` at the last log line, for the data wait per interval.
+    log_window: (f64, f64),
+    /// The samples of the step after the current one, which the prefetcher collates meanwhile.
+    next_step: Vec<usize>,
     eval: Vec<Encoded>,
     log: RunLog,
     /// When training started, moved back by the time a resumed run had already spent.
@@ -147,7 +154,10 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
             weight_decay: s.weight_decay,
             ..TrainerState::default()
         },
-        train,
+        train: Arc::new(train),
+        prefetcher: Prefetcher::new()?,
+        log_window: (0.0, 0.0),
+        next_step: Vec::new(),
         eval: job.eval.as_ref().map(|e| e.encode_all()).unwrap_or_default(),
         log: RunLog::create(&job.output_dir, s.report_to_tensorboard, &serde_json::to_string_pretty(&run_info)?)?,
         started: Instant::now(),
@@ -184,6 +194,10 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history })
 }
 
+fn micro_batches(indices: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
+    indices.chunks(batch_size).map(<[usize]>::to_vec).collect()
+}
+
 impl Trainer<'_> {
     fn run(&mut self) -> Result<()> {
         let decision = self.fire(Event::TrainBegin, None)?;
@@ -199,6 +213,8 @@ impl Trainer<'_> {
             while self.state.epoch_cursor < order.len() && self.state.stop_reason.is_none() {
                 let cursor = self.state.epoch_cursor;
                 let take = (self.state.batch_size * self.state.grad_accum).min(order.len() - cursor);
+                let after = (cursor + take..order.len()).take(take);
+                self.next_step = after.map(|position| order[position]).collect();
                 let started = Instant::now();
                 let before = self.state.clone();
                 if let Err(error) = self.step(&order[cursor..cursor + take]) {
@@ -279,6 +295,7 @@ impl Trainer<'_> {
         self.started = Instant::now() - Duration::from_secs_f64(state.elapsed_seconds);
         self.last_saved_step = Some(state.global_step);
         info!("resumed from {} at step {} (epoch {:.2})", dir.display(), state.global_step, state.epoch);
+        self.log_window = (state.step_seconds, state.data_wait_seconds);
         self.state = state;
         if let Some(len) = self.state.max_source_len {
             self.cap_sources(len)?;
@@ -331,9 +348,14 @@ impl Trainer<'_> {
         self.optimizer.zero_grad()?;
         let label_tokens: usize = indices.iter().map(|&i| self.train[i].target.len()).sum();
         let (mut step_loss, mut samples_seen, mut tokens_seen) = (0.0, 0, 0);
-        for micro in indices.chunks(self.state.batch_size) {
-            let samples: Vec<&Encoded> = micro.iter().map(|&i| &self.train[i]).collect();
-            let batch = collate(&samples, self.job.device);
+        let waiting = Instant::now();
+        let batch_size = self.state.batch_size;
+        let batches = self.prefetcher.take(&self.train, &micro_batches(indices, batch_size), self.job.device);
+        if !self.next_step.is_empty() {
+            self.prefetcher.ahead(&self.train, micro_batches(&self.next_step, batch_size));
+        }
+        self.state.data_wait_seconds += waiting.elapsed().as_secs_f64();
+        for batch in batches {
             let decoder_input = self.model.shift_right(&batch.labels)?;
             let logits = self.model.forward(&batch.input_ids, &batch.attention_mask, &decoder_input, true)?;
             self.injector.train(batch.samples, batch.longest_source)?;
@@ -385,7 +407,7 @@ impl Trainer<'_> {
     /// answers that cuts out of their context.
     fn cap_sources(&mut self, len: usize) -> Result<()> {
         let (mut cut, mut answers_lost) = (0, 0);
-        for (encoded, sample) in self.train.iter_mut().zip(self.job.train.samples.iter()) {
+        for (encoded, sample) in Arc::make_mut(&mut self.train).iter_mut().zip(self.job.train.samples.iter()) {
             if encoded.source.len() <= len {
                 continue;
             }
@@ -679,6 +701,9 @@ impl Trainer<'_> {
         let loss = sum / steps.max(1) as f64;
         self.state.train_loss = Some(loss);
         let samples_per_second = self.state.samples_seen as f64 / self.state.step_seconds.max(1e-9);
+        let (step_seconds, waited) = (self.state.step_seconds, self.state.data_wait_seconds);
+        let (window_seconds, window_wait) = std::mem::replace(&mut self.log_window, (step_seconds, waited));
+        let data_wait_percent = 100.0 * (waited - window_wait) / (step_seconds - window_seconds).max(1e-9);
         let tokens_per_second = self.state.tokens_seen as f64 / self.state.step_seconds.max(1e-9);
         let st = &self.state;
         if !self.progress.is_drawn() {
@@ -697,7 +722,7 @@ impl Trainer<'_> {
             "event": "log", "step": st.global_step, "epoch": st.epoch, "loss": loss, "learning_rate": st.lr,
             "grad_norm": st.grad_norm, "batch_size": st.batch_size, "grad_accum": st.grad_accum,
             "samples_per_second": samples_per_second, "tokens_per_second": tokens_per_second,
-            "elapsed_seconds": st.elapsed_seconds, "resident_mib": oom::resident_bytes().map(|b| b as f64 / 1048576.0),
+            "elapsed_seconds": st.elapsed_seconds, "data_wait_percent": data_wait_percent, "resident_mib": oom::resident_bytes().map(|b| b as f64 / 1048576.0),
         }))?;
         let decision = self.fire(Event::Log, None)?;
         self.apply(decision)
