@@ -149,28 +149,58 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
     assert!(records.iter().all(|r| r["event"] != "log" || r["loss"].as_f64().unwrap().is_finite()));
 }
 
-#[test]
-fn stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
+/// Trains tests/scripts/resume.lua straight to step 8, and stopped at step 3 then resumed; the
+/// two must end with the same bytes, and the callback's state must survive.
+fn assert_resume_is_exact(env: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let (straight, resumed) = (dir.path().join("straight"), dir.path().join("resumed"));
     let script = "tests/scripts/resume.lua";
-    let out = run_with_env(&["run", script, "--device", "cpu", "--output-dir", straight.to_str().unwrap()], &[]);
+    let out = run_with_env(&["run", script, "--device", "cpu", "--output-dir", straight.to_str().unwrap()], env);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("steps=8 counter=8"), "{}", text(&out));
 
-    let out = run_with_env(
-        &["run", script, "--device", "cpu", "--output-dir", resumed.to_str().unwrap()],
-        &[("STOP_AT", "3")],
-    );
+    let stop_env: Vec<(&str, &str)> = env.iter().copied().chain([("STOP_AT", "3")]).collect();
+    let out = run_with_env(&["run", script, "--device", "cpu", "--output-dir", resumed.to_str().unwrap()], &stop_env);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("steps=3 counter=3"), "{}", text(&out));
     let out =
-        run_with_env(&["run", script, "--device", "cpu", "--output-dir", resumed.to_str().unwrap(), "--resume"], &[]);
+        run_with_env(&["run", script, "--device", "cpu", "--output-dir", resumed.to_str().unwrap(), "--resume"], env);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("resumed from"), "{}", text(&out));
     assert!(text(&out).contains("steps=8 counter=8"), "callback state must survive: {}", text(&out));
-
     assert_same_checkpoint(&straight.join("checkpoint-8"), &resumed.join("checkpoint-8"));
+}
+
+#[test]
+fn stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
+    assert_resume_is_exact(&[]);
+}
+
+#[test]
+fn with_augmentation_too_a_resumed_run_draws_the_same_noise() {
+    assert_resume_is_exact(&[("AUGMENT", "1")]);
+}
+
+#[test]
+fn augmentation_is_drawn_anew_each_epoch_and_trained_on() {
+    let run = |augment: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_with_env(
+            &["run", "tests/scripts/augment.lua", "--device", "cpu", "--output-dir", dir.path().to_str().unwrap()],
+            &[("AUGMENT", augment)],
+        );
+        let message = text(&out);
+        assert!(out.status.success(), "{message}");
+        message.lines().find(|l| l.starts_with("augment ")).unwrap().to_string()
+    };
+    let (plain, augmented) = (run("0"), run("1"));
+    assert!(plain.starts_with("augment calls=0") && plain.ends_with("tokens=1440"), "{plain}");
+    // 8 samples × 3 epochs, each epoch a fresh draw; contexts cut to 10 characters: fewer tokens.
+    assert!(
+        augmented.starts_with("augment calls=24 redrawn=true") && augmented.ends_with("tokens=1032"),
+        "{augmented}"
+    );
+    assert_eq!(run("1"), augmented, "the same seed draws the same noise");
 }
 
 fn summary(out: &Output) -> HashMap<String, String> {

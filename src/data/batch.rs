@@ -49,6 +49,37 @@ pub fn group_by_length(mut order: Vec<usize>, source_lengths: &[usize], window: 
     order
 }
 
+/// Cuts a step's samples into micro-batches of at most `batch_size` samples and, with a token
+/// budget, at most `max_tokens` padded prompt tokens (samples × longest prompt); a sample longer
+/// than the budget goes alone.
+pub fn micro_batches(
+    indices: &[usize],
+    samples: &[Encoded],
+    batch_size: usize,
+    max_tokens: Option<usize>,
+) -> Vec<Vec<usize>> {
+    let Some(budget) = max_tokens else {
+        return indices.chunks(batch_size).map(<[usize]>::to_vec).collect();
+    };
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut longest = 0;
+    for &i in indices {
+        let len = samples[i].source.len();
+        let fits = |batch: &Vec<usize>| batch.len() < batch_size && (batch.len() + 1) * longest.max(len) <= budget;
+        match batches.last_mut() {
+            Some(batch) if fits(batch) => {
+                batch.push(i);
+                longest = longest.max(len);
+            }
+            _ => {
+                batches.push(vec![i]);
+                longest = len;
+            }
+        }
+    }
+    batches
+}
+
 pub fn collate(samples: &[&Encoded], device: Device) -> Batch {
     let source_len = samples.iter().map(|s| s.source.len()).max().unwrap_or(1);
     let target_len = samples.iter().map(|s| s.target.len()).max().unwrap_or(1);
@@ -78,6 +109,17 @@ pub fn collate(samples: &[&Encoded], device: Device) -> Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_budget_splits_long_prompts_into_smaller_micro_batches() {
+        let samples: Vec<Encoded> =
+            [10, 10, 10, 40, 10, 100].iter().map(|&n| Encoded { source: vec![5; n], target: vec![1] }).collect();
+        let all: Vec<usize> = (0..samples.len()).collect();
+        assert_eq!(micro_batches(&all, &samples, 4, None), [vec![0, 1, 2, 3], vec![4, 5]]);
+        // 3 × 10 fit in 40 tokens; the 40-token prompt fills a batch alone, and so does the one over budget.
+        assert_eq!(micro_batches(&all, &samples, 4, Some(40)), [vec![0, 1, 2], vec![3], vec![4], vec![5]]);
+        assert_eq!(micro_batches(&all, &samples, 2, Some(1000)), [vec![0, 1], vec![2, 3], vec![4, 5]]);
+    }
 
     #[test]
     fn pads_to_longest_and_masks_labels() {

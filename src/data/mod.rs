@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use qa::{load_jsonl, write_jsonl, FieldNames, OnBadLine, QaSample};
+pub use qa::{load_jsonl, samples_from_value, write_jsonl, FieldNames, OnBadLine, QaSample};
 pub use tokenizer::ByteTokenizer;
 
 /// How samples become token ids.
@@ -78,22 +78,53 @@ impl Dataset {
             .collect()
     }
 
-    /// Splits into (train, eval) with about `eval_fraction` of the samples in eval. Samples sharing
-    /// a context (questions about one document) always land on the same side.
-    pub fn split(&self, eval_fraction: f64, seed: u64) -> (Dataset, Dataset) {
+    /// The same options over other samples (augmented, mapped, a fold).
+    pub fn with_samples(&self, samples: Vec<QaSample>) -> Dataset {
+        Dataset::new(samples, self.options.clone())
+    }
+
+    /// Sample indices grouped by context (the questions about one document), groups in a seeded
+    /// random order: splits move whole groups, so no document is on both sides.
+    fn context_groups(&self, seed: u64) -> Vec<Vec<usize>> {
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, s) in self.samples.iter().enumerate() {
             groups.entry(s.context.as_str()).or_default().push(i);
         }
         let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
         groups.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        groups
+    }
+
+    fn pick(&self, indices: impl IntoIterator<Item = usize>) -> Dataset {
+        self.with_samples(indices.into_iter().map(|i| self.samples[i].clone()).collect())
+    }
+
+    /// Splits into (train, eval) with about `eval_fraction` of the samples in eval, grouped by context.
+    pub fn split(&self, eval_fraction: f64, seed: u64) -> (Dataset, Dataset) {
         let eval_target = (self.len() as f64 * eval_fraction).round() as usize;
         let (mut train, mut eval) = (Vec::new(), Vec::new());
-        for group in groups {
+        for group in self.context_groups(seed) {
             let side = if eval.len() < eval_target { &mut eval } else { &mut train };
-            side.extend(group.into_iter().map(|i| self.samples[i].clone()));
+            side.extend(group);
         }
-        (Dataset::new(train, self.options.clone()), Dataset::new(eval, self.options.clone()))
+        (self.pick(train), self.pick(eval))
+    }
+
+    /// K (train, eval) pairs whose eval sides partition the samples in folds of near-equal size,
+    /// grouped by context. Each group goes to the fold with the fewest samples so far.
+    pub fn kfold(&self, k: usize, seed: u64) -> Vec<(Dataset, Dataset)> {
+        let mut folds: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for group in self.context_groups(seed) {
+            let smallest = (0..k).min_by_key(|&f| folds[f].len()).expect("k >= 1");
+            folds[smallest].extend(group);
+        }
+        (0..k)
+            .map(|held_out| {
+                let train =
+                    folds.iter().enumerate().filter(|(f, _)| *f != held_out).flat_map(|(_, fold)| fold.iter().copied());
+                (self.pick(train), self.pick(folds[held_out].iter().copied()))
+            })
+            .collect()
     }
 }
 
@@ -120,5 +151,26 @@ mod tests {
         assert_eq!(again.samples, eval.samples);
         let (_, other) = data.split(0.1, 8);
         assert_ne!(other.samples, eval.samples);
+    }
+
+    #[test]
+    fn kfold_partitions_documents_into_near_equal_folds() {
+        let samples: Vec<QaSample> =
+            (0..30).flat_map(|doc| (0..1 + doc % 4).map(move |q| sample(&format!("doc{doc}"), q))).collect();
+        let data = Dataset::new(samples, EncodeOptions::default());
+        let folds = data.kfold(3, 5);
+        assert_eq!(folds.len(), 3);
+        let mut held_out: Vec<String> = Vec::new();
+        for (train, eval) in &folds {
+            assert_eq!(train.len() + eval.len(), data.len());
+            assert!((eval.len() as f64 - data.len() as f64 / 3.0).abs() <= 4.0, "fold of {} samples", eval.len());
+            for s in eval.samples.iter() {
+                assert!(train.samples.iter().all(|t| t.context != s.context), "{} on both sides", s.context);
+                held_out.push(format!("{}/{}", s.context, s.question));
+            }
+        }
+        held_out.sort();
+        held_out.dedup();
+        assert_eq!(held_out.len(), data.len(), "every sample is held out exactly once");
     }
 }

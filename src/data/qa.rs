@@ -99,6 +99,12 @@ type Object = serde_json::Map<String, serde_json::Value>;
 
 fn parse_line(text: &str, fields: &FieldNames) -> Result<Vec<QaSample>, String> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    samples_from_value(&value, fields)
+}
+
+/// The samples of one record: a `{question, context, answer}` object, or a document
+/// `{context, qas: [{question, answer}, ...]}`. The error says which field is wrong.
+pub fn samples_from_value(value: &serde_json::Value, fields: &FieldNames) -> Result<Vec<QaSample>, String> {
     let object = value.as_object().ok_or_else(|| "expected a JSON object".to_string())?;
     let context = string_field(object, &fields.context, "")?;
     let Some(qas) = object.get("qas") else {

@@ -5,6 +5,7 @@ mod data;
 mod device;
 mod log;
 mod model;
+mod rng;
 mod stdlib;
 mod trainer;
 

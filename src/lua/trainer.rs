@@ -1,9 +1,11 @@
 //! `ft.trainer{...}`: a run's settings, data, model and policies; `run:on(event, fn)` and
 //! `run:fit()`. Lua handlers see plain snapshots and answer with decision tables.
 
-use super::data::LuaDataset;
+use super::data::{sample_from_lua, sample_table, LuaDataset};
 use super::model::LuaModel;
+use super::rng::LuaRng;
 use super::{lua_error_text, RunOptions};
+use crate::data::QaSample;
 use crate::train::settings::{canonical_key, Value as SettingValue};
 use crate::train::{fit, Decision, Event, Hooks, Settings, TrainJob, TrainerState};
 use anyhow::anyhow;
@@ -12,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Keys of the trainer table that are not settings.
-const STRUCTURE_KEYS: &[&str] = &["model", "train", "eval", "schedule", "callbacks", "metrics"];
+const STRUCTURE_KEYS: &[&str] = &["model", "train", "eval", "schedule", "callbacks", "metrics", "augment"];
 
 struct Handler {
     event: Event,
@@ -29,6 +31,8 @@ pub struct LuaTrainer {
     train: LuaDataset,
     eval: Option<LuaDataset>,
     schedule: Option<Function>,
+    /// `function(sample, rng) -> sample`, applied to every training sample at each epoch's start.
+    augment: Option<Function>,
     handlers: Vec<Handler>,
     /// Metrics written in Lua: name -> function(predictions, references) -> number.
     metrics: Vec<(String, Function)>,
@@ -86,6 +90,7 @@ pub fn create(lua: &Lua, spec: Table) -> mlua::Result<LuaTrainer> {
         train,
         eval: spec.get("eval")?,
         schedule: spec.get("schedule")?,
+        augment: spec.get("augment")?,
         handlers: Vec::new(),
         metrics,
     };
@@ -150,8 +155,13 @@ impl UserData for LuaTrainer {
         });
         methods.add_method("fit", |lua, this, ()| {
             let job = this.job(lua).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
-            let mut hooks =
-                LuaHooks { lua, handlers: &this.handlers, schedule: this.schedule.as_ref(), metrics: &this.metrics };
+            let mut hooks = LuaHooks {
+                lua,
+                handlers: &this.handlers,
+                schedule: this.schedule.as_ref(),
+                augment: this.augment.as_ref(),
+                metrics: &this.metrics,
+            };
             let result = fit(&job, &mut hooks).map_err(|e| mlua::Error::runtime(format!("{e:#}")))?;
             let table = lua.create_table()?;
             table.set("state", lua.to_value(&result.state)?)?;
@@ -225,6 +235,7 @@ struct LuaHooks<'a> {
     lua: &'a Lua,
     handlers: &'a [Handler],
     schedule: Option<&'a Function>,
+    augment: Option<&'a Function>,
     metrics: &'a [(String, Function)],
 }
 
@@ -337,6 +348,26 @@ impl Hooks for LuaHooks<'_> {
             anyhow::bail!("the schedule returned {factor} at step {step}: expected a finite multiplier ≥ 0");
         }
         Ok(factor)
+    }
+
+    fn augment(&mut self, seed: u64, epoch: u64, samples: &[QaSample]) -> anyhow::Result<Option<Vec<QaSample>>> {
+        let Some(augment) = self.augment else {
+            return Ok(None);
+        };
+        let lua = self.lua;
+        let augmented = samples
+            .iter()
+            .enumerate()
+            .map(|(i, sample)| {
+                let what = format!("augment: epoch {epoch}, sample {}", i + 1);
+                let out = augment
+                    .call((sample_table(lua, sample)?, LuaRng::for_sample(seed, epoch, i)))
+                    .map_err(|e| mlua::Error::runtime(format!("{what}: {}", lua_error_text(&e))))?;
+                sample_from_lua(lua, out, &what)
+            })
+            .collect::<mlua::Result<Vec<_>>>()
+            .map_err(lua_anyhow)?;
+        Ok(Some(augmented))
     }
 }
 

@@ -92,6 +92,9 @@ pub struct Settings {
     pub max_nan_steps: u64,
     /// Batch samples of similar length together (less padding), as HF's `group_by_length`.
     pub group_by_length: bool,
+    /// Cap on a micro-batch's padded prompt tokens (samples × longest prompt): a step's samples
+    /// are then split into more, smaller micro-batches where prompts are long.
+    pub max_batch_tokens: Option<usize>,
     /// CPU memory budget for the run in bytes ("1.5GiB" in scripts): allocations past it fail
     /// and are recovered by the `oom` policy.
     pub max_memory: Option<u64>,
@@ -129,6 +132,7 @@ impl Default for Settings {
             resume: None,
             max_nan_steps: 3,
             group_by_length: false,
+            max_batch_tokens: None,
             max_memory: None,
             report_to_tensorboard: true,
         }
@@ -163,6 +167,7 @@ pub const KEYS: &[&str] = &[
     "resume",
     "max_nan_steps",
     "group_by_length",
+    "max_batch_tokens",
     "max_memory",
     "report_to",
 ];
@@ -235,6 +240,7 @@ impl Settings {
                 "resume" => s.resume = Some(text(key, value)?).filter(|r| !r.is_empty()),
                 "max_nan_steps" => s.max_nan_steps = count(key, value, 1)? as u64,
                 "group_by_length" => s.group_by_length = boolean(key, value)?,
+                "max_batch_tokens" => s.max_batch_tokens = Some(count(key, value, 1)?),
                 "max_memory" => s.max_memory = Some(memory_size(key, value)?),
                 "report_to" => s.report_to_tensorboard = report_to(key, value)?,
                 _ => unreachable!("every key in KEYS is handled"),

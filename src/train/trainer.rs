@@ -12,11 +12,11 @@ use super::runlog::RunLog;
 use super::sampling::{describe_data, sample_order};
 use super::settings::Settings;
 use super::state::{Best, TrainerState};
-use crate::data::batch::collate;
+use crate::data::batch::{collate, micro_batches};
 use crate::data::prefetch::Prefetcher;
 use crate::data::tokenizer::EOS;
 use crate::data::ByteTokenizer;
-use crate::data::{Dataset, Encoded};
+use crate::data::{Dataset, Encoded, QaSample};
 use crate::model::{weights, ModelSpec, T5};
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -42,6 +42,11 @@ pub trait Hooks {
     /// generated answers and references.
     fn metrics(&mut self, _predictions: &[String], _references: &[String]) -> Result<Metrics> {
         Ok(Metrics::new())
+    }
+    /// The training samples of `epoch` after the script's augmentation (drawn from `seed` and
+    /// the epoch, so a resumed run draws the same), or `None` without augmentation.
+    fn augment(&mut self, _seed: u64, _epoch: u64, _samples: &[QaSample]) -> Result<Option<Vec<QaSample>>> {
+        Ok(None)
     }
 }
 
@@ -71,7 +76,9 @@ struct Trainer<'a> {
     model: T5,
     optimizer: AdamW,
     state: TrainerState,
-    /// Shared with the prefetch thread; replaced (copy on write) when prompts are cut.
+    /// This epoch's training samples (augmented, when the script augments) and their encoding,
+    /// which the prefetch thread shares; replaced (copy on write) when prompts are cut.
+    samples: Arc<Vec<QaSample>>,
     train: Arc<Vec<Encoded>>,
     prefetcher: Prefetcher,
     /// `(step_seconds, data_wait_seconds)` at the last log line, for the data wait per interval.
@@ -154,6 +161,7 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
             weight_decay: s.weight_decay,
             ..TrainerState::default()
         },
+        samples: Arc::clone(&job.train.samples),
         train: Arc::new(train),
         prefetcher: Prefetcher::new()?,
         log_window: (0.0, 0.0),
@@ -194,8 +202,23 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history })
 }
 
-fn micro_batches(indices: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
-    indices.chunks(batch_size).map(<[usize]>::to_vec).collect()
+/// Cuts every prompt of `encoded` to `len` tokens (EOS kept); returns how many were cut and how
+/// many of `samples`' answers that cut out of their context.
+fn cap_prompts(encoded: &mut [Encoded], samples: &[QaSample], len: usize) -> (usize, usize) {
+    let (mut cut, mut answers_lost) = (0, 0);
+    for (encoded, sample) in encoded.iter_mut().zip(samples) {
+        if encoded.source.len() <= len {
+            continue;
+        }
+        let answer = ByteTokenizer.encode(&sample.answer, usize::MAX).ids;
+        let answer = &answer[..answer.len() - 1];
+        let had_answer = encoded.source.windows(answer.len()).any(|w| w == answer);
+        encoded.source.truncate(len - 1);
+        encoded.source.push(EOS);
+        cut += 1;
+        answers_lost += (had_answer && !encoded.source.windows(answer.len()).any(|w| w == answer)) as usize;
+    }
+    (cut, answers_lost)
 }
 
 impl Trainer<'_> {
@@ -209,6 +232,7 @@ impl Trainer<'_> {
                 let decision = self.fire(Event::EpochBegin, None)?;
                 self.apply(decision)?;
             }
+            self.augment_epoch(epoch)?;
             let order = sample_order(&self.train, &self.job.settings, epoch);
             while self.state.epoch_cursor < order.len() && self.state.stop_reason.is_none() {
                 let cursor = self.state.epoch_cursor;
@@ -349,10 +373,14 @@ impl Trainer<'_> {
         let label_tokens: usize = indices.iter().map(|&i| self.train[i].target.len()).sum();
         let (mut step_loss, mut samples_seen, mut tokens_seen) = (0.0, 0, 0);
         let waiting = Instant::now();
-        let batch_size = self.state.batch_size;
-        let batches = self.prefetcher.take(&self.train, &micro_batches(indices, batch_size), self.job.device);
+        let (batch_size, budget) = (self.state.batch_size, self.job.settings.max_batch_tokens);
+        let batches = self.prefetcher.take(
+            &self.train,
+            &micro_batches(indices, &self.train, batch_size, budget),
+            self.job.device,
+        );
         if !self.next_step.is_empty() {
-            self.prefetcher.ahead(&self.train, micro_batches(&self.next_step, batch_size));
+            self.prefetcher.ahead(&self.train, micro_batches(&self.next_step, &self.train, batch_size, budget));
         }
         self.state.data_wait_seconds += waiting.elapsed().as_secs_f64();
         for batch in batches {
@@ -403,22 +431,26 @@ impl Trainer<'_> {
         self.apply(Decision { batch_size: Some(new_batch), grad_accum: Some(new_accum), ..decision })
     }
 
+    /// With an `augment` function, re-draws this epoch's training samples and encodes them (with
+    /// the prompt cap an out-of-memory policy may have set).
+    fn augment_epoch(&mut self, epoch: u64) -> Result<()> {
+        let Some(samples) = self.hooks.augment(self.job.settings.seed, epoch, &self.job.train.samples)? else {
+            return Ok(());
+        };
+        let dataset = self.job.train.with_samples(samples);
+        let mut encoded = dataset.encode_all();
+        if let Some(len) = self.state.max_source_len {
+            cap_prompts(&mut encoded, &dataset.samples, len);
+        }
+        self.train = Arc::new(encoded);
+        self.samples = dataset.samples;
+        Ok(())
+    }
+
     /// Cuts every training prompt to `len` tokens (EOS kept) from now on, reporting how many
     /// answers that cuts out of their context.
     fn cap_sources(&mut self, len: usize) -> Result<()> {
-        let (mut cut, mut answers_lost) = (0, 0);
-        for (encoded, sample) in Arc::make_mut(&mut self.train).iter_mut().zip(self.job.train.samples.iter()) {
-            if encoded.source.len() <= len {
-                continue;
-            }
-            let answer = ByteTokenizer.encode(&sample.answer, usize::MAX).ids;
-            let answer = &answer[..answer.len() - 1];
-            let had_answer = encoded.source.windows(answer.len()).any(|w| w == answer);
-            encoded.source.truncate(len - 1);
-            encoded.source.push(EOS);
-            cut += 1;
-            answers_lost += (had_answer && !encoded.source.windows(answer.len()).any(|w| w == answer)) as usize;
-        }
+        let (cut, answers_lost) = cap_prompts(Arc::<Vec<Encoded>>::make_mut(&mut self.train), &self.samples, len);
         let step = self.state.global_step;
         warn!(
             "step {step}: prompts capped at {len} tokens: {cut} cut, {answers_lost} answers no longer in their context"

@@ -26,8 +26,41 @@ local data = {}
 ---@return ftlua.Dataset
 function data.qa(path, opts) end
 
+--- A dataset from a Lua table of samples ({question, context, answer}) or documents
+--- ({context, qas = {{question, answer}, ...}}). A bad item is an error naming its index and field.
+---@param items table[]
+---@param opts? ftlua.QaOptions
+---@return ftlua.Dataset
+function data.from_table(items, opts) end
+
+--- A seeded random stream (the kind the trainer passes to `augment` functions).
+---@param seed integer
+---@return ftlua.Rng
+function data.rng(seed) end
+
+---@class ftlua.Rng
+local Rng = {}
+
+--- As math.random: () -> float in [0, 1); (n) -> integer in [1, n]; (m, n) -> integer in [m, n].
+---@param m? integer
+---@param n? integer
+---@return number
+function Rng:random(m, n) end
+
 ---@class ftlua.Dataset
 local Dataset = {}
+
+--- K train/eval pairs whose eval sides partition the samples into folds of near-equal size;
+--- questions about the same context stay in one fold.
+---@param opts? {k?: integer, seed?: integer} k default 5, seed 42.
+---@return {train: ftlua.Dataset, eval: ftlua.Dataset}[]
+function Dataset:kfold(opts) end
+
+--- A new dataset with `fn` applied to each sample (once, now); `fn` must return a sample table.
+--- For noise drawn anew each epoch, give the trainer `augment = fn` instead.
+---@param fn fun(sample: {question: string, context: string, answer: string}): {question: string, context: string, answer: string}
+---@return ftlua.Dataset
+function Dataset:map(fn) end
 
 --- Splits into train and eval; questions about the same context stay on one side.
 ---@param opts? {eval_fraction?: number, seed?: integer}
@@ -135,6 +168,7 @@ function log.debug(message) end
 ---@field callbacks? table[] Tables with on_<event> methods (and optional state_dict/load_state_dict).
 ---@field best? {metric?: string, greater_is_better?: boolean, load_at_end?: boolean}
 ---@field metrics? table<string, fun(predictions: string[], references: string[]): number> Reported as eval_<name>.
+---@field augment? fun(sample: table, rng: ftlua.Rng): table Applied to each training sample at every epoch's start (see ftlua.augment).
 
 --- Creates a trainer. Unknown settings are errors (with the nearest known name).
 ---@param opts ftlua.TrainerOptions

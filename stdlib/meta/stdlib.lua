@@ -87,3 +87,33 @@ function oom.grow_back(opts) end
 ---@param opts? {max_batch?: integer, name?: string}
 ---@return table callback
 function oom.find_batch_size(opts) end
+
+---@alias ftlua.Transform fun(sample: {question: string, context: string, answer: string}, rng: ftlua.Rng): {question: string, context: string, answer: string}
+
+---@class ftlua.augment
+---@field confusables table<string, string> Characters OCR engines confuse, both ways.
+local augment = {}
+--- Swaps confusable characters (0/O, 1/l, 5/S, ...) with probability p (default 0.03).
+---@param opts? {p?: number, fields?: string[]}
+---@return ftlua.Transform
+function augment.confuse(opts) end
+--- Drops non-space characters with probability p (default 0.01).
+---@param opts? {p?: number, fields?: string[]}
+---@return ftlua.Transform
+function augment.drop(opts) end
+--- Doubles non-space characters with probability p (default 0.01).
+---@param opts? {p?: number, fields?: string[]}
+---@return ftlua.Transform
+function augment.double(opts) end
+--- Each space is lost or doubled with probability p (default 0.02), half each.
+---@param opts? {p?: number, fields?: string[]}
+---@return ftlua.Transform
+function augment.whitespace(opts) end
+--- Applies transforms in order.
+---@param ... ftlua.Transform
+---@return ftlua.Transform
+function augment.compose(...) end
+--- confuse, drop, double and whitespace together (defaults 0.03, 0.01, 0.01, 0.02); fields default {"context"}.
+---@param opts? {confuse?: number, drop?: number, double?: number, whitespace?: number, fields?: string[]}
+---@return ftlua.Transform
+function augment.ocr_noise(opts) end

@@ -1,8 +1,10 @@
 -- Trains a micro T5 with dropout for max_steps; STOP_AT=k stops it after step k, FAIL_AT=k raises
 -- an error in a handler during step k. Used by the exact-resume tests in tests/cli.rs and
--- tests/faults.rs. The counter callback has state that must survive a resume.
+-- tests/faults.rs. The counter callback has state that must survive a resume. AUGMENT=1 adds OCR
+-- noise, drawn per epoch from the seed.
 local ft = require "ftlua"
 local schedule = require "ftlua.schedule"
+local augment = require "ftlua.augment"
 
 local data = ft.data.qa("examples/data/invoices.jsonl", { max_source_len = 384, max_target_len = 48 })
 local train, eval = data:split { eval_fraction = 0.01, seed = 5 }
@@ -35,6 +37,7 @@ local run = ft.trainer {
   weight_decay = 0.01, max_new_tokens = 4,
   schedule = schedule.cosine { warmup_steps = 2 },
   callbacks = { counter, stopper, buggy },
+  augment = os.getenv("AUGMENT") == "1" and augment.ocr_noise() or nil,
 }
 local result = run:fit()
 print(("steps=%d counter=%d batch=%dx%d"):format(result.global_step, counter.steps, result.state.batch_size, result.state.grad_accum))
