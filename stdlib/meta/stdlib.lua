@@ -21,6 +21,22 @@ function schedule.cosine(opts) end
 ---@param opts? {warmup_steps?: integer, num_cycles?: number, min_ratio?: number}
 ---@return ftlua.Schedule
 function schedule.warmup_cosine(opts) end
+--- Linear warmup, then num_cycles (default 1) cosine decays to 0, each restarting at 1 (HF's hard restarts).
+---@param opts? {warmup_steps?: integer, num_cycles?: integer}
+---@return ftlua.Schedule
+function schedule.cosine_restarts(opts) end
+--- Linear warmup, then (1 - progress)^power (default 1) from 1 down to end_ratio (default 0).
+---@param opts? {warmup_steps?: integer, power?: number, end_ratio?: number}
+---@return ftlua.Schedule
+function schedule.polynomial(opts) end
+--- Linear warmup, then 1 / sqrt((step + timescale - warmup) / timescale); timescale defaults to the warmup.
+---@param opts? {warmup_steps?: integer, timescale?: integer}
+---@return ftlua.Schedule
+function schedule.inverse_sqrt(opts) end
+--- Warmup-stable-decay: warm up, hold at 1, decay over the last decay_steps (or decay_fraction, default 0.1).
+---@param opts? {warmup_steps?: integer, decay_steps?: integer, decay_fraction?: number, stable_steps?: integer, warmup_type?: "linear"|"cosine"|"1-sqrt", decay_type?: "linear"|"cosine"|"1-sqrt", min_ratio?: number, num_cycles?: number}
+---@return ftlua.Schedule
+function schedule.wsd(opts) end
 
 ---@class ftlua.callbacks
 local callbacks = {}

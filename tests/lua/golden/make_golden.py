@@ -7,6 +7,8 @@
 
     .venv/bin/python tests/lua/golden/make_golden.py
 """
+import inspect
+
 import torch
 from transformers import optimization as opt
 
@@ -18,16 +20,27 @@ CASES = [
     ("cosine", "{}", opt.get_cosine_schedule_with_warmup, {}, 60, 10),
     ("cosine", "{ num_cycles = 1.5 }", opt.get_cosine_schedule_with_warmup, {"num_cycles": 1.5}, 60, 10),
     ("cosine", "{ min_ratio = 0.05 }", opt.get_cosine_with_min_lr_schedule_with_warmup, {"min_lr_rate": 0.05}, 60, 10),
+    ("cosine_restarts", "{ num_cycles = 3 }", opt.get_cosine_with_hard_restarts_schedule_with_warmup,
+     {"num_cycles": 3}, 60, 6),
+    ("polynomial", "{}", opt.get_polynomial_decay_schedule_with_warmup, {"lr_end": 0.0}, 50, 5),
+    ("polynomial", "{ power = 2, end_ratio = 0.1 }", opt.get_polynomial_decay_schedule_with_warmup,
+     {"power": 2.0, "lr_end": 0.1}, 50, 5),
+    ("inverse_sqrt", "{}", opt.get_inverse_sqrt_schedule, {}, 60, 10),
+    ("inverse_sqrt", "{ timescale = 25 }", opt.get_inverse_sqrt_schedule, {"timescale": 25}, 60, 10),
+    ("wsd", "{ decay_steps = 20 }", opt.get_wsd_schedule, {"num_decay_steps": 20}, 60, 8),
+    ("wsd", '{ decay_steps = 15, decay_type = "linear", min_ratio = 0.1 }', opt.get_wsd_schedule,
+     {"num_decay_steps": 15, "decay_type": "linear", "min_lr_ratio": 0.1}, 50, 5),
+    ("wsd", '{ decay_fraction = 0.3, warmup_type = "cosine", decay_type = "1-sqrt" }', opt.get_wsd_schedule,
+     {"num_decay_steps": 15, "warmup_type": "cosine", "decay_type": "1-sqrt"}, 50, 5),
 ]
 
 
 def factors(factory, kwargs, max_steps, warmup):
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=1.0)
-    if factory is opt.get_constant_schedule_with_warmup:
-        scheduler = factory(optimizer, num_warmup_steps=warmup, **kwargs)
-    else:
-        scheduler = factory(optimizer, num_warmup_steps=warmup, num_training_steps=max_steps, **kwargs)
+    if "num_training_steps" in inspect.signature(factory).parameters:
+        kwargs = {"num_training_steps": max_steps, **kwargs}
+    scheduler = factory(optimizer, num_warmup_steps=warmup, **kwargs)
     values = []
     for _ in range(max_steps + 1):
         values.append(optimizer.param_groups[0]["lr"])
