@@ -160,3 +160,13 @@ fn evaluation_and_saving_each_epoch() {
         assert!(dir.path().join(format!("checkpoint-{step}")).is_dir(), "checkpoint-{step}");
     }
 }
+
+#[test]
+fn deleting_checkpoints_spares_the_newest() {
+    let delete = Decision { delete_checkpoints: vec![2, 3], ..Decision::default() };
+    let (_, _, dir) = run(base(), Some((Event::Save, 3, delete)));
+    assert!(!dir.path().join("checkpoint-2").exists(), "checkpoint-2 was deleted");
+    assert!(dir.path().join("checkpoint-3/model.safetensors").is_file(), "the newest checkpoint is kept");
+    let log = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    assert!(log.contains(r#""checkpoint":2,"event":"delete_checkpoint""#), "{log}");
+}

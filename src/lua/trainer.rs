@@ -382,6 +382,7 @@ const DECISION_KEYS: &[&str] = &[
     "weight_decay",
     "find_batch_size",
     "max_source_len",
+    "delete_checkpoints",
 ];
 
 fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
@@ -422,5 +423,6 @@ fn parse_decision(value: &Value, source: &str) -> mlua::Result<Decision> {
         weight_decay: table.get("weight_decay")?,
         find_batch_size: table.get("find_batch_size")?,
         max_source_len: table.get("max_source_len")?,
+        delete_checkpoints: table.get::<Option<Vec<u64>>>("delete_checkpoints")?.unwrap_or_default(),
     })
 }

@@ -85,6 +85,8 @@ pub struct Decision {
     pub find_batch_size: Option<usize>,
     /// Cut training prompts to this many tokens from now on (an out-of-memory last resort).
     pub max_source_len: Option<usize>,
+    /// Delete these checkpoints (by step); the best and the newest are always kept.
+    pub delete_checkpoints: Vec<u64>,
 }
 
 impl Decision {
@@ -99,6 +101,7 @@ impl Decision {
         self.weight_decay = other.weight_decay.or(self.weight_decay);
         self.find_batch_size = other.find_batch_size.or(self.find_batch_size);
         self.max_source_len = other.max_source_len.or(self.max_source_len);
+        self.delete_checkpoints.extend(other.delete_checkpoints);
     }
 
     pub fn is_empty(&self) -> bool {

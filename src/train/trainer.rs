@@ -720,9 +720,29 @@ impl Trainer<'_> {
         if decision.save && self.last_saved_step != Some(step) && step > 0 {
             self.save()?;
         }
+        self.delete_checkpoints(&decision.delete_checkpoints)?;
         if let Some(reason) = decision.stop {
             self.record(&json!({"event": "stop", "step": step, "reason": reason}))?;
             self.stop(reason);
+        }
+        Ok(())
+    }
+
+    /// Deletes checkpoints a policy gave up (e.g. outside the top k), except the best and the
+    /// newest, which resume needs.
+    fn delete_checkpoints(&mut self, steps: &[u64]) -> Result<()> {
+        let saved = checkpoint::checkpoint_steps(&self.job.output_dir)?;
+        let newest = saved.last().copied();
+        for &step in steps {
+            let dir = checkpoint::checkpoint_dir(&self.job.output_dir, step);
+            if Some(step) == self.state.best.as_ref().map(|b| b.step) || Some(step) == newest {
+                warn!("not deleting {}: the best and the newest checkpoints are kept", dir.display());
+            } else if saved.contains(&step) {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("deleting {}", dir.display()))?;
+                self.record(
+                    &json!({"event": "delete_checkpoint", "step": self.state.global_step, "checkpoint": step}),
+                )?;
+            }
         }
         Ok(())
     }

@@ -97,6 +97,46 @@ function M.reduce_lr_on_plateau(opts)
   return cb
 end
 
+--- Keeps the k best checkpoints by `metric` (default "eval_loss"; mode as early_stopping) and
+--- asks the trainer to delete the others as soon as they fall out of the top k. A checkpoint is
+--- scored by the last evaluation at or before its step; one saved before any evaluation ranks
+--- last. The newest checkpoint is kept until the next save (resume needs it), and the trainer
+--- never deletes the best by `best.metric`.
+function M.keep_top_k(opts)
+  opts = opts or {}
+  local k = opts.k or 3
+  assert(math.type(k) == "integer" and k >= 1, "keep_top_k: k must be a whole number >= 1")
+  local metric = opts.metric or "eval_loss"
+  if not metric:find("^eval_") then metric = "eval_" .. metric end
+  local sign = direction(metric, opts.mode) == "min" and 1 or -1
+
+  local cb = { name = opts.name or ("keep_top_k(" .. metric .. ")"), last = nil, kept = {} }
+
+  function cb:on_eval_end(_, metrics) self.last = metrics[metric] end
+
+  function cb:on_save(state)
+    self.kept[#self.kept + 1] = { step = state.global_step, score = self.last }
+    -- Best first; unscored last; among equals the newer first.
+    table.sort(self.kept, function(a, b)
+      if (a.score == nil) ~= (b.score == nil) then return a.score ~= nil end
+      if a.score ~= nil and a.score ~= b.score then return sign * a.score < sign * b.score end
+      return a.step > b.step
+    end)
+    -- Outside the top k goes, except the checkpoint just saved: the newest is what a resume needs,
+    -- so it waits until the next save to be judged again.
+    local kept, dropped = {}, {}
+    for rank, entry in ipairs(self.kept) do
+      if rank <= k or entry.step == state.global_step then kept[#kept + 1] = entry else dropped[#dropped + 1] = entry.step end
+    end
+    self.kept = kept
+    if #dropped > 0 then return { delete_checkpoints = dropped } end
+  end
+
+  function cb:state_dict() return { last = self.last, kept = self.kept } end
+  function cb:load_state_dict(s) self.last, self.kept = s.last, s.kept end
+  return cb
+end
+
 --- Prints every evaluation's metrics as one line (`print_fn` defaults to print).
 function M.console(opts)
   opts = opts or {}

@@ -40,6 +40,11 @@ function schedule.wsd(opts) end
 
 ---@class ftlua.callbacks
 local callbacks = {}
+--- Keeps the k best checkpoints by a metric (default eval_loss) and deletes the others; the best
+--- and the newest are always kept by the trainer.
+---@param opts? {k?: integer, metric?: string, mode?: "min"|"max", name?: string}
+---@return table callback
+function callbacks.keep_top_k(opts) end
 --- Stops when a metric stops improving.
 ---@param opts? {metric?: string, patience?: integer, min_delta?: number, mode?: "min"|"max", baseline?: number, start_from?: integer, check_finite?: boolean, stopping_threshold?: number, divergence_threshold?: number, name?: string}
 ---@return table callback

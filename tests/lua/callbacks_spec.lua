@@ -67,4 +67,32 @@ local lines = {}
 local printer = cb.console { print_fn = function(s) lines[#lines + 1] = s end }
 printer:on_eval_end({ global_step = 7, epoch = 0.5 }, { eval_loss = 0.25, eval_exact_match = 0.5 })
 t.equal(lines[1], "[eval] step 7 epoch 0.50 eval_exact_match=0.5000 eval_loss=0.2500", "console line")
+
+-- keep_top_k: (eval value before each save, or nil for none) -> what each save deletes.
+local top_k_cases = {
+  -- options, scores at saves 1..n (steps 10, 20, ...), deletions after each save
+  { { k = 2 }, { 0.9, 0.5, 0.7, 0.4 }, { {}, {}, { 10 }, { 30 } } },
+  { { k = 2, metric = "exact_match" }, { 0.1, 0.5, 0.3, 0.6 }, { {}, {}, { 10 }, { 30 } } },
+  { { k = 1 }, { false, 0.5, 0.6, 0.7 }, { {}, { 10 }, {}, { 30 } } }, -- unscored last; the newest waits
+  { { k = 2 }, { 0.5, 0.5, 0.5 }, { {}, {}, { 10 } } },              -- ties: the newer stays
+}
+for n, case in ipairs(top_k_cases) do
+  local opts, scores, expected = table.unpack(case)
+  local keeper = cb.keep_top_k(opts)
+  local metric = "eval_" .. (opts.metric or "loss")
+  for i, score in ipairs(scores) do
+    if score then keeper:on_eval_end({}, { [metric] = score }) end
+    local decision = keeper:on_save({ global_step = 10 * i })
+    local deleted = decision and decision.delete_checkpoints or {}
+    t.equal(table.concat(deleted, ","), table.concat(expected[i], ","), ("keep_top_k case %d, save %d"):format(n, i))
+  end
+end
+local keeper = cb.keep_top_k { k = 1 }
+keeper:on_eval_end({}, { eval_loss = 0.3 })
+keeper:on_save({ global_step = 5 })
+local restored = cb.keep_top_k { k = 1 }
+restored:load_state_dict(keeper:state_dict())
+restored:on_eval_end({}, { eval_loss = 0.2 })
+t.equal(restored:on_save({ global_step = 6 }).delete_checkpoints[1], 5, "keep_top_k state survives resume")
+t.equal(pcall(cb.keep_top_k, { k = 0 }), false, "k = 0 is refused")
 t.done("callbacks")
