@@ -31,6 +31,21 @@ pub enum Command {
     /// Summarize run directories (settings that differ, best checkpoint, last eval, diagnosis)
     /// and optionally plot their curves into a PNG.
     Report(ReportArgs),
+    /// Print the Lua API: the list of modules, or one module's functions (e.g. `ftlua doc tune`).
+    Doc(DocArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DocArgs {
+    /// A module or class: data, Dataset, model, trainer, schedule, callbacks, tune, ...
+    pub module: Option<String>,
+}
+
+pub fn doc(args: DocArgs) -> Result<()> {
+    match crate::doc::render(args.module.as_deref()) {
+        Ok(text) => Ok(print!("{text}")),
+        Err(message) => bail!(message),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -45,7 +60,18 @@ pub struct ReportArgs {
 }
 
 pub fn report(args: ReportArgs) -> Result<()> {
-    let runs = args.runs.iter().map(|dir| crate::report::Run::load(dir)).collect::<Result<Vec<_>>>()?;
+    let mut runs = Vec::new();
+    for dir in &args.runs {
+        match crate::report::search_summary(dir)? {
+            Some((table, trial_dirs)) => {
+                println!("{}\n{table}\n", dir.display());
+                for trial in trial_dirs {
+                    runs.push(crate::report::Run::load(&trial)?);
+                }
+            }
+            None => runs.push(crate::report::Run::load(dir)?),
+        }
+    }
     print!("{}", crate::report::summary(&runs, crate::lua::diagnose_records)?);
     if let Some(png) = &args.png {
         crate::report::write_png(&runs, png)?;

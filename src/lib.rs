@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod doc;
 pub mod lua;
 pub mod model;
 pub mod predict;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => cli::predict(args),
         Command::Eval(args) => cli::eval(args),
         Command::Report(args) => cli::report(args),
+        Command::Doc(args) => cli::doc(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,6 +53,7 @@ fn native_module(lua: &Lua) -> mlua::Result<Table> {
     ft.set("device", device::module(lua)?)?;
     ft.set("log", log::module(lua)?)?;
     ft.set("trainer", lua.create_function(trainer::create)?)?;
+    ft.set("json", json_module(lua)?)?;
     ft.set("version", env!("CARGO_PKG_VERSION"))?;
     Ok(ft)
 }
@@ -68,6 +69,28 @@ pub fn diagnose_records(records: &[serde_json::Value]) -> Result<String> {
     })?;
     let (_, text) = trainer::diagnosis(&lua, records).map_err(|e| anyhow::anyhow!("{}", lua_error_text(&e)))?;
     Ok(text)
+}
+
+/// `ft.json.encode(value)` (sorted keys, pretty) and `ft.json.decode(text)`, through serde.
+fn json_module(lua: &Lua) -> mlua::Result<Table> {
+    use mlua::LuaSerdeExt;
+    let json = lua.create_table()?;
+    json.set(
+        "encode",
+        lua.create_function(|lua, value: mlua::Value| {
+            let value: serde_json::Value = lua.from_value(value)?;
+            serde_json::to_string_pretty(&value).map_err(|e| mlua::Error::runtime(format!("json.encode: {e}")))
+        })?,
+    )?;
+    json.set(
+        "decode",
+        lua.create_function(|lua, text: String| {
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| mlua::Error::runtime(format!("json.decode: {e}")))?;
+            lua.to_value(&value)
+        })?,
+    )?;
+    Ok(json)
 }
 
 /// Reads a handle (userdata `T`, cloned) from a Lua value; the error names what was expected.

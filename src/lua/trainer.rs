@@ -11,7 +11,6 @@ use crate::train::{fit, Decision, Event, Hooks, Settings, TrainJob, TrainerState
 use anyhow::anyhow;
 use mlua::{Function, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// Keys of the trainer table that are not settings.
 const STRUCTURE_KEYS: &[&str] = &["model", "train", "eval", "schedule", "callbacks", "metrics", "augment"];
@@ -206,7 +205,11 @@ impl LuaTrainer {
     fn job(&self, lua: &Lua) -> anyhow::Result<TrainJob> {
         let settings = Settings::from_values(&self.values)?;
         let options = lua.app_data_ref::<RunOptions>().expect("run options installed").clone();
-        let output_dir = settings.output_dir.clone().unwrap_or_else(|| options.default_output_dir.clone());
+        let base = settings.output_dir.clone().unwrap_or_else(|| options.default_output_dir.clone());
+        let output_dir = match &settings.run_name {
+            Some(name) => base.join(name),
+            None => base,
+        };
         let run_info = serde_json::json!({
             "settings": settings,
             "model": self.model.0.config,
@@ -225,7 +228,7 @@ impl LuaTrainer {
             train: self.train.0.clone(),
             eval: self.eval.as_ref().map(|e| e.0.clone()),
             device: options.device,
-            output_dir: PathBuf::from(output_dir),
+            output_dir,
             run_info,
         })
     }

@@ -75,6 +75,23 @@ fn current_records(text: &str) -> Vec<Value> {
     records
 }
 
+/// For a K-fold or tuning directory (a summary.json written by `ftlua.tune`, beside one run
+/// directory per trial): its table and the trials' directories, in order.
+pub fn search_summary(dir: &Path) -> Result<Option<(String, Vec<PathBuf>)>> {
+    let path = dir.join("summary.json");
+    if dir.join("run.json").exists() || !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let summary: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut trials: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("run.json").exists())
+        .collect();
+    trials.sort();
+    Ok(Some((summary["table"].as_str().unwrap_or_default().to_string(), trials)))
+}
+
 /// Settings whose values differ between the runs (all of the main ones for a single run).
 fn differing_settings(runs: &[Run]) -> Vec<String> {
     const MAIN: [&str; 8] =

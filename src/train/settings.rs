@@ -86,6 +86,8 @@ pub struct Settings {
     pub best: BestModel,
     pub seed: u64,
     pub output_dir: Option<PathBuf>,
+    /// A subdirectory of `output_dir` for this run (one trial of a search, one fold).
+    pub run_name: Option<String>,
     /// Continue from a checkpoint: "latest" (the newest in output_dir) or a checkpoint directory.
     pub resume: Option<String>,
     /// Consecutive steps with a non-finite loss tolerated (each skipped) before the run stops.
@@ -129,6 +131,7 @@ impl Default for Settings {
             best: BestModel { metric: "eval_loss".into(), greater_is_better: false, load_at_end: false },
             seed: 42,
             output_dir: None,
+            run_name: None,
             resume: None,
             max_nan_steps: 3,
             group_by_length: false,
@@ -164,6 +167,7 @@ pub const KEYS: &[&str] = &[
     "best.load_at_end",
     "seed",
     "output_dir",
+    "run_name",
     "resume",
     "max_nan_steps",
     "group_by_length",
@@ -237,6 +241,7 @@ impl Settings {
                 "best.load_at_end" => s.best.load_at_end = boolean(key, value)?,
                 "seed" => s.seed = count(key, value, 0)? as u64,
                 "output_dir" => s.output_dir = Some(PathBuf::from(text(key, value)?)),
+                "run_name" => s.run_name = Some(text(key, value)?).filter(|n| !n.is_empty()),
                 "resume" => s.resume = Some(text(key, value)?).filter(|r| !r.is_empty()),
                 "max_nan_steps" => s.max_nan_steps = count(key, value, 1)? as u64,
                 "group_by_length" => s.group_by_length = boolean(key, value)?,

@@ -7,6 +7,7 @@
 ---@field model ftlua.model
 ---@field device ftlua.device
 ---@field log ftlua.log
+---@field json ftlua.json
 ---@field version string
 local ftlua = {}
 
@@ -115,8 +116,23 @@ function Model:info() end
 ---@class ftlua.device
 local device = {}
 
----@return {kind: "cpu"|"cuda", cuda_available: boolean, cuda_devices: integer, cores: integer}
+--- The device the run trains on: kind, name, memory in bytes (host memory within the container's
+--- limit on CPU; from nvidia-smi on CUDA) and CPU cores.
+---@return {kind: "cpu"|"cuda", name: string, memory_total?: integer, memory_free?: integer, cuda_available: boolean, cuda_devices: integer, cores: integer}
 function device.info() end
+
+---@class ftlua.json
+local json = {}
+
+--- Encodes a Lua value as pretty JSON (sorted keys).
+---@param value any
+---@return string
+function json.encode(value) end
+
+--- Decodes JSON text.
+---@param text string
+---@return any
+function json.decode(text) end
 
 ---@class ftlua.log
 local log = {}

@@ -138,3 +138,47 @@ function augment.compose(...) end
 ---@param opts? {confuse?: number, drop?: number, double?: number, whitespace?: number, fields?: string[]}
 ---@return ftlua.Transform
 function augment.ocr_noise(opts) end
+
+---@class ftlua.TuneResult
+---@field trials table[] One row per trial: its settings, final metrics, `score` and `steps`.
+---@field best table The best trial's settings (staged) or row (grid, random).
+---@field summary string Path of summary.json.
+---@field table string The printed table.
+
+---@class ftlua.tune
+---@field stage_order {name: string, settings: fun(value: any): table}[] learning_rate, batch, frequency, weight_decay.
+local tune = {}
+--- Mean and sample standard deviation.
+---@param values number[]
+---@return number mean
+---@return number std
+function tune.mean_std(values) end
+--- A readable table of `rows`, showing `columns` in order.
+---@param rows table[]
+---@param columns string[]
+---@return string
+function tune.format_table(rows, columns) end
+--- K trainings on data:kfold{k, seed}; `build(fold)` gets {index, train, eval, settings} and returns a trainer made with fold.settings. Prints mean ± std of every eval metric.
+---@param opts {data: ftlua.Dataset, k?: integer, seed?: integer, build: fun(fold: table): ftlua.Trainer, output_dir?: string}
+---@return {metrics: table<string, {mean: number, std: number, values: number[]}>, folds: table[], summary: string, table: string}
+function tune.kfold(opts) end
+--- Staged search: learning rate, then batch/accumulation, then eval/save frequency, then weight decay, each stage keeping the best by metric.
+---@param opts {space: {learning_rate?: number[], batch?: integer[][], frequency?: integer[], weight_decay?: number[]}, base?: table, build: fun(settings: table, trial: table): ftlua.Trainer, metric?: string, mode?: "min"|"max", output_dir?: string}
+---@return ftlua.TuneResult
+function tune.staged(opts) end
+--- Every combination of space = {setting = {values...}}.
+---@param opts {space: table<string, any[]>, base?: table, build: fun(settings: table, trial: table): ftlua.Trainer, metric?: string, mode?: "min"|"max", output_dir?: string}
+---@return ftlua.TuneResult
+function tune.grid(opts) end
+--- `trials` seeded draws from space: a list picks a value, {min, max, log} draws a number.
+---@param opts {space: table<string, any>, trials?: integer, seed?: integer, base?: table, build: fun(settings: table, trial: table): ftlua.Trainer, metric?: string, mode?: "min"|"max", output_dir?: string}
+---@return ftlua.TuneResult
+function tune.random(opts) end
+
+---@class ftlua.hardware
+---@field bytes_per_parameter integer Training bytes per parameter (fp32 weights, gradients, AdamW moments): 16.
+local hardware = {}
+--- Batch size, accumulation, precision and an epochs multiplier for a model on a device, with reasons.
+---@param opts {model: ftlua.Model|table|integer, device?: table, effective_batch?: integer}
+---@return {batch_size: integer, grad_accum: integer, precision: "fp32"|"bf16"|"fp16", epochs: number, reasons: string[]}
+function hardware.suggest(opts) end
