@@ -93,6 +93,12 @@ pub struct ModelArgs {
     /// Longest answer generated, in bytes.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
+    /// Beam search with this many beams (1: greedy), as HF's generate(num_beams=...).
+    #[arg(long, default_value_t = 1)]
+    pub num_beams: usize,
+    /// With beams: above 0 favours longer answers, below 0 shorter ones (HF's length_penalty).
+    #[arg(long, default_value_t = 1.0)]
+    pub length_penalty: f32,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
@@ -119,6 +125,8 @@ impl ModelArgs {
         Ok(crate::predict::PredictOptions {
             max_source_len: self.max_source_len,
             max_new_tokens: self.max_new_tokens,
+            num_beams: self.num_beams.max(1),
+            length_penalty: self.length_penalty,
             batch_size: self.batch_size,
             device: self.device.resolve()?,
         })

@@ -16,6 +16,8 @@ use tch::{nn::VarStore, Device};
 pub struct PredictOptions {
     pub max_source_len: usize,
     pub max_new_tokens: usize,
+    pub num_beams: usize,
+    pub length_penalty: f32,
     pub batch_size: usize,
     pub device: Device,
 }
@@ -71,7 +73,12 @@ pub fn predict(checkpoint: &Path, input: &Path, out: &mut dyn Write, options: &P
             .collect();
         let batch = collate(&encoded.iter().collect::<Vec<_>>(), options.device);
         let states = model.encode(&batch.input_ids, &batch.attention_mask, false)?;
-        let answers = generate::greedy(&model, &states, &batch.attention_mask, options.max_new_tokens as i64)?;
+        let beams = generate::BeamOptions {
+            num_beams: options.num_beams,
+            max_new_tokens: options.max_new_tokens as i64,
+            length_penalty: options.length_penalty,
+        };
+        let answers = generate::beam_search(&model, &states, &batch.attention_mask, beams)?;
         for ((record, _), ids) in chunk.iter().zip(answers) {
             let mut record = record.clone();
             record["prediction"] = serde_json::Value::String(tok.decode(&ids));
@@ -86,7 +93,12 @@ pub fn eval(checkpoint: &Path, input: &Path, options: &PredictOptions) -> Result
     let (_vs, model) = load_model(checkpoint, options.device)?;
     let data = dataset(input, options)?;
     let encoded = data.encode_all();
-    let settings = Settings { max_new_tokens: Some(options.max_new_tokens), ..Settings::default() };
+    let settings = Settings {
+        max_new_tokens: Some(options.max_new_tokens),
+        num_beams: options.num_beams,
+        length_penalty: options.length_penalty as f64,
+        ..Settings::default()
+    };
     let evaluation = match evaluate(
         &model,
         &encoded,

@@ -108,6 +108,9 @@ fn short_training_run_learns_and_writes_hf_layout_checkpoints() {
         line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
     };
     assert!(field("last_loss") < 0.8 * field("first_loss"), "loss did not fall: {line}");
+    let generated = message.lines().find(|l| l.starts_with("model_weights=")).expect("generation line");
+    let weights_dir = generated.split_whitespace().next().unwrap().trim_start_matches("model_weights=");
+    assert!(std::path::Path::new(weights_dir).join("model.safetensors").is_file(), "fit's model: {generated}");
     // Checkpoints at 20 and 40 with a limit of 1: only the newest stays, unless 20 was the best.
     for step in [40] {
         let checkpoint = out_dir.join(format!("checkpoint-{step}"));

@@ -1,5 +1,6 @@
 //! ftlua's T5 against HF transformers' T5ForConditionalGeneration on tiny random models of both
-//! variants (fixtures from tests/golden/make_t5.py): logits, loss, every gradient, greedy output.
+//! variants (fixtures from tests/golden/make_t5.py): logits, loss, every gradient, greedy output
+//! and beam search (3 beams, two length penalties).
 
 use ftlua::model::{generate, weights, T5Config, T5};
 use std::collections::HashMap;
@@ -51,6 +52,15 @@ fn check_variant(name: &str) {
         // HF was asked for exactly 12 tokens; ftlua stops at EOS, so compare up to it.
         let until_eos: Vec<i64> = theirs.iter().copied().take_while(|&t| t != 1).collect();
         assert_eq!(ours, &until_eos, "{name}: greedy row {row}");
+    }
+
+    for (key, length_penalty) in [("beam3", 1.0), ("beam3_lp05", 0.5)] {
+        let options = generate::BeamOptions { num_beams: 3, max_new_tokens: 12, length_penalty };
+        let ours = generate::beam_search(&model, &encoded, mask, options).unwrap();
+        for (row, (ours, theirs)) in ours.iter().zip(&Vec::<Vec<i64>>::try_from(&io[key]).unwrap()).enumerate() {
+            let until_eos: Vec<i64> = theirs.iter().copied().take_while(|&t| t != 1).collect();
+            assert_eq!(ours, &until_eos, "{name}: {key} row {row}");
+        }
     }
 }
 

@@ -1,7 +1,11 @@
-//! `ft.model`: model descriptions. Weights are created by the trainer, on its device.
+//! `ft.model`: model descriptions (a config and where its weights are). The trainer creates the
+//! weights on its device; `generate` and `save` load them when called.
 
-use crate::model::{weights, ModelSpec, T5Config};
+use super::RunOptions;
+use crate::data::{ByteTokenizer, EncodeOptions};
+use crate::model::{generate, weights, ModelSpec, T5Config, T5};
 use mlua::{FromLua, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
+use tch::{nn::VarStore, Device, Tensor};
 
 #[derive(Clone)]
 pub struct LuaModel(pub ModelSpec);
@@ -21,7 +25,52 @@ impl UserData for LuaModel {
             info.set("weights", this.0.weights.as_ref().map(|p| p.display().to_string()))?;
             Ok(info)
         });
+        methods.add_method("generate", |lua, this, opts: Table| {
+            let device = lua.app_data_ref::<RunOptions>().map(|o| o.device).unwrap_or(Device::Cpu);
+            let (_vs, model) = instantiate(&this.0, device).map_err(|e| runtime("generate", e))?;
+            let question: String = opts.get("question")?;
+            let context: String = opts.get("context")?;
+            let template = opts.get::<Option<String>>("template")?.unwrap_or_else(|| EncodeOptions::default().template);
+            let prompt = template.replace("{question}", &question).replace("{context}", &context);
+            let max_source_len = opts.get::<Option<usize>>("max_source_len")?.unwrap_or(512);
+            let ids = ByteTokenizer.encode(&prompt, max_source_len).ids;
+            let options = generate::BeamOptions {
+                num_beams: opts.get::<Option<usize>>("num_beams")?.unwrap_or(1).max(1),
+                max_new_tokens: opts.get::<Option<i64>>("max_new_tokens")?.unwrap_or(64),
+                length_penalty: opts.get::<Option<f32>>("length_penalty")?.unwrap_or(1.0),
+            };
+            let answer = (|| {
+                let input = Tensor::f_from_slice(&ids)?.f_view([1, -1])?.f_to_device(device)?;
+                let mask = input.f_ones_like()?;
+                let encoded = model.encode(&input, &mask, false)?;
+                generate::beam_search(&model, &encoded, &mask, options)
+            })()
+            .map_err(|e| runtime("generate", e.into()))?;
+            Ok(ByteTokenizer.decode(&answer[0]))
+        });
+        methods.add_method("save", |_, this, dir: String| {
+            let (vs, model) = instantiate(&this.0, Device::Cpu).map_err(|e| runtime("save", e))?;
+            let dir = std::path::Path::new(&dir);
+            crate::train::checkpoint::write_dir_atomically(dir, |tmp| {
+                crate::train::checkpoint::write_model(tmp, &vs, &model.config)
+            })
+            .map_err(|e| runtime("save", e))
+        });
     }
+}
+
+fn runtime(what: &str, error: anyhow::Error) -> mlua::Error {
+    mlua::Error::runtime(format!("model:{what}: {error:#}"))
+}
+
+/// The model with its weights (from `spec.weights`; freshly initialized when it has none).
+fn instantiate(spec: &ModelSpec, device: Device) -> anyhow::Result<(VarStore, T5)> {
+    let vs = VarStore::new(device);
+    let model = T5::new(&vs.root(), spec.config.clone());
+    if let Some(dir) = &spec.weights {
+        weights::load_into(&vs, dir)?;
+    }
+    Ok((vs, model))
 }
 
 /// Parameters of a T5 with this config, counted without allocating it.

@@ -6,6 +6,7 @@ use super::model::LuaModel;
 use super::rng::LuaRng;
 use super::{lua_error_text, RunOptions};
 use crate::data::QaSample;
+use crate::model::ModelSpec;
 use crate::train::settings::{canonical_key, Value as SettingValue};
 use crate::train::{fit, Decision, Event, Hooks, Settings, TrainJob, TrainerState};
 use anyhow::anyhow;
@@ -169,6 +170,10 @@ impl UserData for LuaTrainer {
             table.set("global_step", result.state.global_step)?;
             table.set("stop_reason", result.state.stop_reason.clone())?;
             table.set("output_dir", job.output_dir.display().to_string())?;
+            table.set(
+                "model",
+                LuaModel(ModelSpec { config: job.model.config.clone(), weights: Some(result.weights.clone()) }),
+            )?;
             table.set("diagnosis", diagnose(lua, &result.history)?)?;
             Ok(table)
         });

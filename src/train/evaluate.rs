@@ -20,7 +20,8 @@ pub struct Evaluation {
     pub predictions: Vec<String>,
 }
 
-/// Eval loss (token-weighted mean over the eval set) and exact match and F1 of greedy answers,
+/// Eval loss (token-weighted mean over the eval set) and exact match and F1 of generated answers
+/// (greedy, or beam search with `num_beams`),
 /// in batches of `batch_size`. An out-of-memory error is returned as such, for the caller to retry
 /// with a smaller eval batch.
 pub fn evaluate(
@@ -33,7 +34,11 @@ pub fn evaluate(
     injector: &FaultInjector,
 ) -> Result<Evaluation, StepError> {
     let _no_grad = tch::no_grad_guard();
-    let max_new_tokens = settings.max_new_tokens.unwrap_or(data.options.max_target_len) as i64;
+    let beams = generate::BeamOptions {
+        num_beams: settings.num_beams,
+        max_new_tokens: settings.max_new_tokens.unwrap_or(data.options.max_target_len) as i64,
+        length_penalty: settings.length_penalty as f32,
+    };
     let (mut loss_sum, mut tokens, mut exact, mut f1) = (0.0, 0usize, 0usize, 0.0);
     let mut examples = Vec::new();
     let mut predictions = Vec::with_capacity(encoded.len());
@@ -45,7 +50,7 @@ pub fn evaluate(
         let logits = model.decode(&model.shift_right(&batch.labels)?, &encoder_states, &batch.attention_mask, false)?;
         loss_sum += T5::loss_sum(&logits, &batch.labels)?.f_double_value(&[])?;
         tokens += batch.target_tokens;
-        let generated = generate::greedy(model, &encoder_states, &batch.attention_mask, max_new_tokens)?;
+        let generated = generate::beam_search(model, &encoder_states, &batch.attention_mask, beams)?;
         for (i, ids) in generated.iter().enumerate() {
             let prediction = ByteTokenizer.decode(ids);
             let sample = &data.samples[chunk_index * batch_size + i];

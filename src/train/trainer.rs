@@ -67,6 +67,8 @@ pub struct FitResult {
     pub metrics: Metrics,
     /// The records of metrics.jsonl (log, eval, save, stop, ...), in order.
     pub history: Vec<serde_json::Value>,
+    /// The directory with the weights the run ended with (`final/` or the last checkpoint).
+    pub weights: PathBuf,
 }
 
 struct Trainer<'a> {
@@ -199,7 +201,11 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         trainer.save_after_callback_error();
         return Err(error);
     }
-    Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history })
+    let weights = match trainer.state.best.is_some() && s.best.load_at_end {
+        true => job.output_dir.join("final"),
+        false => checkpoint::checkpoint_dir(&job.output_dir, trainer.state.global_step),
+    };
+    Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history, weights })
 }
 
 /// Cuts every prompt of `encoded` to `len` tokens (EOS kept); returns how many were cut and how

@@ -149,7 +149,8 @@ M.stage_order = {
 }
 
 --- Staged search: each stage of `stage_order` present in `space` tries its values on top of the
---- best settings so far and keeps the best by `metric` (default "eval_loss"; `mode` "min"/"max").
+--- best settings so far and keeps the best by `metric` (default "eval_loss"; `mode` "min"/"max"),
+--- or the settings so far when no trial of the stage beats them.
 --- space = {learning_rate = {...}, batch = {{16, 2}, ...}, frequency = {...}, weight_decay = {...}}.
 --- Options: base (settings every trial starts from), build(settings, trial), output_dir.
 function M.staged(opts)
@@ -176,12 +177,16 @@ function M.staged(opts)
           stage_best = row
         end
       end
-      if stage_best then
+      -- The settings so far stay unless a trial of this stage beats them.
+      local beats = stage_best and (best_score == nil or (lower and stage_best.score < best_score) or (not lower and stage_best.score > best_score))
+      if beats then
         for _, trial in ipairs(trials) do
           if trial.name == stage_best.trial then best_settings = trial.settings end
         end
         best_score = stage_best.score
         ft.log.info(("stage %s: best %s = %.4f (%s)"):format(stage.name, metric, stage_best.score, stage_best.trial))
+      elseif stage_best then
+        ft.log.info(("stage %s: no trial beat %s = %.4f; keeping the settings so far"):format(stage.name, metric, best_score))
       end
     end
   end

@@ -110,8 +110,20 @@ function model.load(dir) end
 ---@class ftlua.Model
 local Model = {}
 
----@return {parameters: integer, config: table}
+--- Parameter count (without allocating the model), config, and the weights directory if any.
+---@return {parameters: integer, config: table, weights?: string}
 function Model:info() end
+
+--- Answers one question with this model's weights (loaded for the call; a model without weights
+--- is freshly initialized). Greedy by default; num_beams > 1 runs HF-equivalent beam search.
+--- For many questions, `ftlua predict` is faster.
+---@param opts {question: string, context: string, num_beams?: integer, max_new_tokens?: integer, length_penalty?: number, template?: string, max_source_len?: integer}
+---@return string answer
+function Model:generate(opts) end
+
+--- Writes config.json + model.safetensors (HF's layout) into `dir`, atomically.
+---@param dir string
+function Model:save(dir) end
 
 ---@class ftlua.device
 local device = {}
@@ -199,8 +211,9 @@ local Trainer = {}
 ---@param handler ftlua.Handler
 function Trainer:on(event, handler) end
 
---- Trains; returns the final state, the last evaluation and the best checkpoint.
----@return {state: ftlua.State, metrics: table<string, number>, best?: {metric: string, value: number, step: integer}, global_step: integer, stop_reason?: string, output_dir: string}
+--- Trains; returns the final state, the last evaluation, the best checkpoint and the trained
+--- model (`model`: its weights are the run's final ones, for `model:generate` or `model:save`).
+---@return {state: ftlua.State, metrics: table<string, number>, best?: {metric: string, value: number, step: integer}, global_step: integer, stop_reason?: string, output_dir: string, model: ftlua.Model, diagnosis: table}
 function Trainer:fit() end
 
 return ftlua

@@ -2,7 +2,10 @@
 """Writes golden fixtures from HF transformers' T5ForConditionalGeneration for tests/t5_golden.rs:
 for a tiny random T5 v1.0 (ReLU, tied embeddings) and v1.1 (gated-GELU, untied lm_head), the
 checkpoint as HF saves it (config.json + model.safetensors) and io.safetensors with inputs, logits,
-loss, every parameter's gradient after one backward, and greedy generations.
+loss, every parameter's gradient after one backward, greedy generations and beam searches (3 beams,
+length penalties 1.0 and 0.5, free to stop at EOS). The output embedding is scaled down (flatter
+distributions, so beams part from greedy) and EOS made a near-copy of a token the model likes, so
+that some hypotheses end early, as a trained model's do.
 
     .venv/bin/python tests/golden/make_t5.py
 """
@@ -11,6 +14,10 @@ import os
 import torch
 from safetensors.torch import save_file
 from transformers import T5Config, T5ForConditionalGeneration
+
+LM_HEAD_SCALE = 0.1
+EOS_LIKE = {"relu": 261, "gated": 240}  # EOS's output row := 0.99 × this token's
+BEAM_CASES = {"beam3": 1.0, "beam3_lp05": 0.5}
 
 VARIANTS = {
     "relu": dict(feed_forward_proj="relu", tie_word_embeddings=True),
@@ -25,6 +32,9 @@ def main():
                           num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
                           dropout_rate=0.1, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **variant)
         model = T5ForConditionalGeneration(config).eval()
+        with torch.no_grad():
+            model.lm_head.weight *= LM_HEAD_SCALE
+            model.lm_head.weight[config.eos_token_id] = model.lm_head.weight[EOS_LIKE[name]] * 0.99
         out_dir = f"tests/golden/t5/{name}"
         os.makedirs(out_dir, exist_ok=True)
         model.save_pretrained(out_dir)
@@ -49,6 +59,12 @@ def main():
             greedy = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=12,
                                     do_sample=False, num_beams=1, min_new_tokens=12)
         tensors["greedy"] = greedy[:, 1:].contiguous()  # without the decoder start token
+        for key, length_penalty in BEAM_CASES.items():
+            with torch.no_grad():
+                beams = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=12,
+                                       do_sample=False, num_beams=3, length_penalty=length_penalty)
+            tensors[key] = beams[:, 1:].contiguous()
+            print(name, key, beams[:, 1:].tolist())
         save_file({k: v.contiguous() for k, v in tensors.items()}, f"{out_dir}/io.safetensors")
         print(name, "loss", out.loss.item(), "params", sum(p.numel() for p in model.parameters()))
 

@@ -35,6 +35,21 @@ local bad_ok, bad_err = pcall(ft.model.t5, { preset = "tiny", d_modle = 3 })
 t.equal(bad_ok, false, "unknown config field")
 t.equal(tostring(bad_err):find("unknown config field `d_modle`") ~= nil, true, tostring(bad_err))
 
+-- save / load / generate: a freshly initialized micro model round-trips through HF's layout.
+local micro = ft.model.t5 { preset = "micro" }
+local saved = os.tmpname()
+os.remove(saved)
+micro:save(saved)
+local reloaded_model = ft.model.load(saved)
+t.equal(reloaded_model:info().weights, saved, "load(dir) points at the saved weights")
+local question = { question = "Total?", context = "Total: 42", max_new_tokens = 6 }
+local first_answer = reloaded_model:generate(question)
+t.equal(type(first_answer), "string", "generate returns text")
+t.equal(reloaded_model:generate(question), first_answer, "generation is deterministic")
+question.num_beams = 3
+t.equal(type(reloaded_model:generate(question)), "string", "beam search generate")
+os.execute(("rm -rf %q"):format(saved))
+
 local device = ft.device.info()
 t.equal(device.kind == "cpu" or device.kind == "cuda", true, "device.info().kind")
 t.equal(device.cores >= 1, true, "device.info().cores")

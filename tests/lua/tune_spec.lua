@@ -56,6 +56,16 @@ local summary = ft.json.decode(io.open(root .. "/summary.json"):read("a"))
 t.equal(summary.kind .. " " .. #summary.trials, "staged 9", "summary.json lists every trial")
 t.equal(staged.table:find("stage", 1, true) == 1, true, "the table has a header")
 
+-- A stage whose trials are all worse keeps the settings so far.
+built = {}
+local kept = tune.staged {
+  base = { learning_rate = 1e-3, weight_decay = 0.01 },
+  space = { learning_rate = { 2e-3 }, weight_decay = { 0.2, 0.3 } },
+  build = fake(function(s) return 1 + math.abs(s.learning_rate - 2e-3) + (s.weight_decay == 0.01 and 0 or s.weight_decay) end),
+}
+t.equal(kept.best.weight_decay, 0.01, "no weight decay trial beat the incumbent")
+t.near(kept.score, 1, 1e-12, "the incumbent's score")
+
 -- "max" metrics pick the highest.
 built = {}
 local by_match = tune.staged { base = { learning_rate = 1e-3 }, space = { learning_rate = { 5e-4, 2e-3 } }, metric = "eval_exact_match", build = fake(loss) }

@@ -30,3 +30,6 @@ run:on("log", function(state) losses[#losses + 1] = state.train_loss end)
 local result = run:fit()
 print(("first_loss=%.4f last_loss=%.4f best_step=%d eval_loss=%.4f"):format(
   losses[1], losses[#losses], result.best.step, result.metrics.eval_loss))
+local sample = eval:sample(1)
+local answer = result.model:generate { question = sample.question, context = sample.context, max_new_tokens = 8 }
+print(("model_weights=%s generated=%q"):format(result.model:info().weights, answer))
