@@ -548,3 +548,26 @@ fn report_compares_runs_in_a_table_and_plots_them() {
     let missing = ftlua(&["report", dir.path().to_str().unwrap()], &repo());
     assert!(text(&missing).contains("is not an ftlua run directory (no run.json)"), "{}", text(&missing));
 }
+
+#[test]
+fn loading_a_checkpoint_peaks_under_1_3_times_its_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("t5-small-sized");
+    let env = |mode: &'static str| [("DIR", checkpoint.to_str().unwrap().to_string()), ("MODE", mode.to_string())];
+    let run = |mode: &'static str| {
+        let mut command = command(&["-q", "run", "tests/scripts/load_memory.lua"], &[]);
+        command.envs(env(mode));
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    run("save");
+    let line = run("load");
+    let field = |name: &str| -> f64 {
+        line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().trim().parse().unwrap()
+    };
+    let (grown, weights) = (field("peak") - field("before"), field("weights"));
+    eprintln!("loading {weights:.0} bytes of weights raised the peak by {grown:.0} bytes ({:.3}×)", grown / weights);
+    assert!(weights > 1.5e8, "the checkpoint is t5-small-sized: {line}");
+    assert!(grown < 1.3 * weights, "peak grew by {:.2}× the weights: {line}", grown / weights);
+}

@@ -15,8 +15,15 @@ fn linear(x: &Tensor, weight: &Tensor) -> TorchResult<Tensor> {
     x.f_linear::<&Tensor>(weight, None)
 }
 
+/// A normally initialized weight, drawn in place: `Init::Randn` computes `randn * stdev + mean`
+/// through two temporaries of the weight's size, which the allocator may keep, and which made
+/// loading a t5-small-sized checkpoint peak at 1.43× its size (1.16× with in-place draws).
 fn randn(p: &nn::Path, name: &str, dims: &[i64], stdev: f64) -> Tensor {
-    p.var(name, dims, nn::Init::Randn { mean: 0.0, stdev })
+    let mut weight = p.var(name, dims, nn::Init::Const(0.0));
+    tch::no_grad(|| {
+        let _ = weight.normal_(0.0, stdev);
+    });
+    weight
 }
 
 /// T5's RMS norm: no mean subtraction, no bias, variance in fp32.
