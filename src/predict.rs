@@ -1,7 +1,7 @@
 //! `ftlua predict` and `ftlua eval`: a trained checkpoint answering a JSONL file of questions.
 
 use crate::data::batch::collate;
-use crate::data::{load_jsonl, ByteTokenizer, Dataset, EncodeOptions, FieldNames, OnBadLine};
+use crate::data::{load_jsonl, Dataset, EncodeOptions, FieldNames, OnBadLine, Tokenizer};
 use crate::model::{generate, weights, T5Config, T5};
 use crate::train::evaluate::evaluate;
 use crate::train::oom::{FaultInjector, StepError};
@@ -31,11 +31,12 @@ pub fn load_model(dir: &Path, device: Device) -> Result<(VarStore, T5)> {
     Ok((vs, model))
 }
 
-fn dataset(input: &Path, options: &PredictOptions) -> Result<Dataset> {
+fn dataset(input: &Path, options: &PredictOptions, tokenizer: Tokenizer) -> Result<Dataset> {
     let loaded = load_jsonl(input, &FieldNames::default(), OnBadLine::Error)?;
     let encode = EncodeOptions {
         max_source_len: options.max_source_len,
         max_target_len: options.max_new_tokens + 1,
+        tokenizer,
         ..EncodeOptions::default()
     };
     Ok(Dataset::new(loaded.samples, encode))
@@ -62,15 +63,14 @@ pub fn predict(checkpoint: &Path, input: &Path, out: &mut dyn Write, options: &P
         records.push((record, prompt));
     }
     let _no_grad = tch::no_grad_guard();
-    let tok = ByteTokenizer;
+    let tok = Tokenizer::of_checkpoint(checkpoint)?;
     for chunk in records.chunks(options.batch_size.max(1)) {
         let encoded: Vec<crate::data::Encoded> = chunk
             .iter()
-            .map(|(_, prompt)| crate::data::Encoded {
-                source: tok.encode(prompt, options.max_source_len).ids,
-                target: vec![1],
+            .map(|(_, prompt)| {
+                Ok(crate::data::Encoded { source: tok.encode(prompt, options.max_source_len)?.ids, target: vec![1] })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let batch = collate(&encoded.iter().collect::<Vec<_>>(), options.device);
         let states = model.encode(&batch.input_ids, &batch.attention_mask, false)?;
         let beams = generate::BeamOptions {
@@ -91,8 +91,8 @@ pub fn predict(checkpoint: &Path, input: &Path, out: &mut dyn Write, options: &P
 /// Loss, exact match and F1 of a checkpoint on a labelled JSONL file.
 pub fn eval(checkpoint: &Path, input: &Path, options: &PredictOptions) -> Result<serde_json::Value> {
     let (_vs, model) = load_model(checkpoint, options.device)?;
-    let data = dataset(input, options)?;
-    let encoded = data.encode_all();
+    let data = dataset(input, options, Tokenizer::of_checkpoint(checkpoint)?)?;
+    let encoded = data.encode_all()?;
     let settings = Settings {
         max_new_tokens: Some(options.max_new_tokens),
         num_beams: options.num_beams,

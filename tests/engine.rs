@@ -48,7 +48,7 @@ fn job(dir: &std::path::Path, settings: Settings) -> TrainJob {
     let options = EncodeOptions { max_source_len: 64, max_target_len: 8, ..EncodeOptions::default() };
     TrainJob {
         settings: Settings { output_dir: Some(dir.to_owned()), report_to_tensorboard: false, ..settings },
-        model: ModelSpec { config: T5Config::preset("micro").unwrap(), weights: None },
+        model: ModelSpec { config: T5Config::preset("micro").unwrap(), weights: None, tokenizer: Default::default() },
         train: Dataset::new(samples(8), options.clone()),
         eval: Some(Dataset::new(samples(2), options)),
         device: Device::Cpu,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use qa::{load_jsonl, samples_from_value, write_jsonl, FieldNames, OnBadLine, QaSample};
-pub use tokenizer::ByteTokenizer;
+pub use tokenizer::{ByteTokenizer, Tokenizer};
 
 /// How samples become token ids.
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub struct EncodeOptions {
     pub max_target_len: usize,
     /// Prompt with `{question}` and `{context}` placeholders.
     pub template: String,
+    /// The model's tokenizer (the trainer sets it from the model).
+    pub tokenizer: Tokenizer,
 }
 
 impl Default for EncodeOptions {
@@ -30,6 +32,7 @@ impl Default for EncodeOptions {
             max_source_len: 512,
             max_target_len: 64,
             template: "question: {question} context: {context}".into(),
+            tokenizer: Tokenizer::Bytes,
         }
     }
 }
@@ -67,13 +70,15 @@ impl Dataset {
         self.options.template.replace("{question}", &sample.question).replace("{context}", &sample.context)
     }
 
-    pub fn encode_all(&self) -> Vec<Encoded> {
-        let tok = ByteTokenizer;
+    pub fn encode_all(&self) -> anyhow::Result<Vec<Encoded>> {
+        let tok = &self.options.tokenizer;
         self.samples
             .iter()
-            .map(|s| Encoded {
-                source: tok.encode(&self.prompt(s), self.options.max_source_len).ids,
-                target: tok.encode(&s.answer, self.options.max_target_len).ids,
+            .map(|s| {
+                Ok(Encoded {
+                    source: tok.encode(&self.prompt(s), self.options.max_source_len)?.ids,
+                    target: tok.encode(&s.answer, self.options.max_target_len)?.ids,
+                })
             })
             .collect()
     }

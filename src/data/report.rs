@@ -2,7 +2,7 @@
 //! cut off (above all answers no longer present in the truncated context, a silent cause of
 //! underfitting), and how much of a batch is padding.
 
-use super::{ByteTokenizer, Dataset, Encoded};
+use super::{Dataset, Encoded};
 use serde::Serialize;
 use std::fmt;
 
@@ -37,28 +37,27 @@ pub struct TruncationReport {
 }
 
 impl TruncationReport {
-    pub fn of(data: &Dataset) -> TruncationReport {
-        let tok = ByteTokenizer;
+    pub fn of(data: &Dataset) -> anyhow::Result<TruncationReport> {
+        let tok = &data.options.tokenizer;
         let (max_source, max_target) = (data.options.max_source_len, data.options.max_target_len);
         let (mut sources, mut targets) = (Vec::new(), Vec::new());
         let (mut sources_truncated, mut targets_truncated, mut answers_cut) = (0, 0, 0);
         for sample in data.samples.iter() {
             let prompt = data.prompt(sample);
-            let source = tok.encode(&prompt, usize::MAX);
-            let target = tok.encode(&sample.answer, usize::MAX);
+            let source = tok.encode(&prompt, usize::MAX)?;
+            let target = tok.encode(&sample.answer, usize::MAX)?;
             sources.push(source.ids.len());
             targets.push(target.ids.len());
             if source.ids.len() > max_source {
                 sources_truncated += 1;
-                let kept = &prompt.as_bytes()[..max_source - 1];
-                let answer = sample.answer.as_bytes();
-                if prompt.contains(&sample.answer) && !kept.windows(answer.len()).any(|w| w == answer) {
+                let kept = tok.decode(&source.ids[..max_source - 1]);
+                if prompt.contains(&sample.answer) && !kept.contains(&sample.answer) {
                     answers_cut += 1;
                 }
             }
             targets_truncated += (target.ids.len() > max_target) as usize;
         }
-        TruncationReport {
+        Ok(TruncationReport {
             samples: data.len(),
             source_tokens: LengthStats::of(sources),
             target_tokens: LengthStats::of(targets),
@@ -67,7 +66,7 @@ impl TruncationReport {
             sources_truncated,
             targets_truncated,
             answers_cut_from_context: answers_cut,
-        }
+        })
     }
 }
 
@@ -127,7 +126,12 @@ mod tests {
             context: context.into(),
             answer: answer.into(),
         };
-        let options = EncodeOptions { max_source_len: 20, max_target_len: 4, template: "{question} {context}".into() };
+        let options = EncodeOptions {
+            max_source_len: 20,
+            max_target_len: 4,
+            template: "{question} {context}".into(),
+            ..EncodeOptions::default()
+        };
         // Prompts are "q " + context; 19 bytes fit before EOS.
         let data = Dataset::new(
             vec![
@@ -138,7 +142,7 @@ mod tests {
             ],
             options,
         );
-        let report = TruncationReport::of(&data);
+        let report = TruncationReport::of(&data).unwrap();
         assert_eq!((report.sources_truncated, report.answers_cut_from_context, report.targets_truncated), (2, 1, 1));
         assert_eq!(report.source_tokens.max, "q a long head of text then ANS".len() + 1);
         assert!(report.to_string().contains("answers cut out of their context by truncation: 1 (25.0%)"));

@@ -69,7 +69,10 @@ impl UserData for LuaDataset {
                 .collect::<mlua::Result<Vec<_>>>()?;
             Ok(LuaDataset(Dataset { samples: std::sync::Arc::new(mapped), ..this.0.clone() }))
         });
-        methods.add_method("report", |lua, this, ()| lua.to_value(&TruncationReport::of(&this.0)));
+        methods.add_method("report", |lua, this, ()| {
+            let report = TruncationReport::of(&this.0).map_err(|e| mlua::Error::runtime(format!("report: {e:#}")))?;
+            lua.to_value(&report)
+        });
         methods.add_method("write_jsonl", |_, this, path: String| {
             crate::data::write_jsonl(path.as_ref(), &this.0.samples)
                 .map_err(|e| mlua::Error::runtime(format!("write_jsonl: {e:#}")))

@@ -2,7 +2,7 @@
 //! weights on its device; `generate` and `save` load them when called.
 
 use super::RunOptions;
-use crate::data::{ByteTokenizer, EncodeOptions};
+use crate::data::{EncodeOptions, Tokenizer};
 use crate::model::{generate, weights, ModelSpec, T5Config, T5};
 use mlua::{FromLua, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
 use tch::{nn::VarStore, Device, Tensor};
@@ -33,7 +33,7 @@ impl UserData for LuaModel {
             let template = opts.get::<Option<String>>("template")?.unwrap_or_else(|| EncodeOptions::default().template);
             let prompt = template.replace("{question}", &question).replace("{context}", &context);
             let max_source_len = opts.get::<Option<usize>>("max_source_len")?.unwrap_or(512);
-            let ids = ByteTokenizer.encode(&prompt, max_source_len).ids;
+            let ids = this.0.tokenizer.encode(&prompt, max_source_len).map_err(|e| runtime("generate", e))?.ids;
             let options = generate::BeamOptions {
                 num_beams: opts.get::<Option<usize>>("num_beams")?.unwrap_or(1).max(1),
                 max_new_tokens: opts.get::<Option<i64>>("max_new_tokens")?.unwrap_or(64),
@@ -46,13 +46,13 @@ impl UserData for LuaModel {
                 generate::beam_search(&model, &encoded, &mask, options)
             })()
             .map_err(|e| runtime("generate", e.into()))?;
-            Ok(ByteTokenizer.decode(&answer[0]))
+            Ok(this.0.tokenizer.decode(&answer[0]))
         });
         methods.add_method("save", |_, this, dir: String| {
             let (vs, model) = instantiate(&this.0, Device::Cpu).map_err(|e| runtime("save", e))?;
             let dir = std::path::Path::new(&dir);
             crate::train::checkpoint::write_dir_atomically(dir, |tmp| {
-                crate::train::checkpoint::write_model(tmp, &vs, &model.config)
+                crate::train::checkpoint::write_model(tmp, &vs, &model.config, &this.0.tokenizer)
             })
             .map_err(|e| runtime("save", e))
         });
@@ -60,7 +60,23 @@ impl UserData for LuaModel {
 }
 
 fn runtime(what: &str, error: anyhow::Error) -> mlua::Error {
-    mlua::Error::runtime(format!("model:{what}: {error:#}"))
+    runtime_in(&format!("model:{what}"), error)
+}
+
+fn runtime_in(function: &str, error: anyhow::Error) -> mlua::Error {
+    mlua::Error::runtime(format!("{function}: {error:#}"))
+}
+
+/// Every id the tokenizer produces must have a row in the embedding.
+fn check_vocabulary(config: &T5Config, tokenizer: &Tokenizer) -> anyhow::Result<()> {
+    let needed = tokenizer.vocab_size() as i64;
+    if needed > config.vocab_size {
+        anyhow::bail!(
+            "the tokenizer ({tokenizer:?}) has {needed} tokens but the model's vocab_size is {}; set vocab_size = {needed} or more",
+            config.vocab_size
+        );
+    }
+    Ok(())
 }
 
 /// The model with its weights (from `spec.weights`; freshly initialized when it has none).
@@ -94,12 +110,16 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
                 None => lua.create_table()?,
             };
             let preset: String = opts.get::<Option<String>>("preset")?.unwrap_or_else(|| "tiny".into());
+            let tokenizer = match opts.get::<Option<String>>("tokenizer")? {
+                Some(path) => Tokenizer::from_file(path.as_ref()).map_err(|e| runtime_in("ft.model.t5", e))?,
+                None => Tokenizer::Bytes,
+            };
             let mut config = T5Config::preset(&preset).map_err(mlua::Error::external)?;
             // Any other field overrides the preset's config value of the same name.
             let mut json = serde_json::to_value(&config).map_err(mlua::Error::external)?;
             for pair in opts.pairs::<String, Value>() {
                 let (key, value) = pair?;
-                if key == "preset" {
+                if key == "preset" || key == "tokenizer" {
                     continue;
                 }
                 if json.get(&key).is_none() {
@@ -109,7 +129,8 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             }
             config = serde_json::from_value(json).map_err(|e| mlua::Error::runtime(format!("ft.model.t5: {e}")))?;
             config.validate().map_err(mlua::Error::external)?;
-            Ok(LuaModel(ModelSpec { config, weights: None }))
+            check_vocabulary(&config, &tokenizer).map_err(|e| runtime_in("ft.model.t5", e))?;
+            Ok(LuaModel(ModelSpec { config, weights: None, tokenizer }))
         })?,
     )?;
     model.set(
@@ -119,7 +140,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             let config = T5Config::load(&path.join("config.json"))
                 .map_err(|e| mlua::Error::runtime(format!("ft.model.load: {e:#}")))?;
             weights::weight_files(path).map_err(|e| mlua::Error::runtime(format!("ft.model.load: {e:#}")))?;
-            Ok(LuaModel(ModelSpec { config, weights: Some(path.to_owned()) }))
+            let tokenizer = Tokenizer::of_checkpoint(path).map_err(|e| runtime_in("ft.model.load", e))?;
+            check_vocabulary(&config, &tokenizer).map_err(|e| runtime_in("ft.model.load", e))?;
+            Ok(LuaModel(ModelSpec { config, weights: Some(path.to_owned()), tokenizer }))
         })?,
     )?;
     Ok(model)

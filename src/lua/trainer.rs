@@ -5,7 +5,7 @@ use super::data::{sample_from_lua, sample_table, LuaDataset};
 use super::model::LuaModel;
 use super::rng::LuaRng;
 use super::{lua_error_text, RunOptions};
-use crate::data::QaSample;
+use crate::data::{Dataset, QaSample};
 use crate::model::ModelSpec;
 use crate::train::settings::{canonical_key, Value as SettingValue};
 use crate::train::{fit, Decision, Event, Hooks, Settings, TrainJob, TrainerState};
@@ -170,10 +170,7 @@ impl UserData for LuaTrainer {
             table.set("global_step", result.state.global_step)?;
             table.set("stop_reason", result.state.stop_reason.clone())?;
             table.set("output_dir", job.output_dir.display().to_string())?;
-            table.set(
-                "model",
-                LuaModel(ModelSpec { config: job.model.config.clone(), weights: Some(result.weights.clone()) }),
-            )?;
+            table.set("model", LuaModel(ModelSpec { weights: Some(result.weights.clone()), ..job.model.clone() }))?;
             table.set("diagnosis", diagnose(lua, &result.history)?)?;
             Ok(table)
         });
@@ -227,11 +224,17 @@ impl LuaTrainer {
         if self.schedule.is_none() {
             tracing::info!("no schedule given: constant learning rate {}", settings.learning_rate);
         }
+        // The data is encoded with the model's tokenizer.
+        let with_tokenizer = |data: &Dataset| {
+            let mut data = data.clone();
+            data.options.tokenizer = self.model.0.tokenizer.clone();
+            data
+        };
         Ok(TrainJob {
             settings,
             model: self.model.0.clone(),
-            train: self.train.0.clone(),
-            eval: self.eval.as_ref().map(|e| e.0.clone()),
+            train: with_tokenizer(&self.train.0),
+            eval: self.eval.as_ref().map(|e| with_tokenizer(&e.0)),
             device: options.device,
             output_dir,
             run_info,

@@ -4,17 +4,20 @@
 
 use super::optim::AdamW;
 use super::state::TrainerState;
+use crate::data::Tokenizer;
 use crate::model::{weights, T5Config};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Tensor};
 
-/// Writes the model's weights and config into `dir` (which must exist).
-pub fn write_model(dir: &Path, vs: &VarStore, config: &T5Config) -> Result<()> {
+/// Writes the model's weights, config and tokenizer (if not the byte-level one) into `dir`
+/// (which must exist): a directory `from_pretrained` and `ftlua predict` can load.
+pub fn write_model(dir: &Path, vs: &VarStore, config: &T5Config, tokenizer: &Tokenizer) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     Tensor::write_safetensors(&named, dir.join("model.safetensors")).context("writing model.safetensors")?;
+    tokenizer.save_into(dir)?;
     write_json(&dir.join("config.json"), config)
 }
 
@@ -24,11 +27,12 @@ pub fn write_checkpoint(
     dir: &Path,
     vs: &VarStore,
     config: &T5Config,
+    tokenizer: &Tokenizer,
     optimizer: &AdamW,
     state: &TrainerState,
     callbacks: &serde_json::Value,
 ) -> Result<()> {
-    write_model(dir, vs, config)?;
+    write_model(dir, vs, config, tokenizer)?;
     Tensor::write_safetensors(&optimizer.state(), dir.join("optimizer.safetensors"))
         .context("writing optimizer.safetensors")?;
     write_json(

@@ -5,7 +5,7 @@ use super::metrics::{exact_match, token_f1};
 use super::oom::{FaultInjector, StepError};
 use super::settings::Settings;
 use crate::data::batch::collate;
-use crate::data::{ByteTokenizer, Dataset, Encoded};
+use crate::data::{Dataset, Encoded};
 use crate::model::{generate, T5};
 use tch::Device;
 
@@ -52,7 +52,7 @@ pub fn evaluate(
         tokens += batch.target_tokens;
         let generated = generate::beam_search(model, &encoder_states, &batch.attention_mask, beams)?;
         for (i, ids) in generated.iter().enumerate() {
-            let prediction = ByteTokenizer.decode(ids);
+            let prediction = data.options.tokenizer.decode(ids);
             let sample = &data.samples[chunk_index * batch_size + i];
             exact += exact_match(&prediction, &sample.answer) as usize;
             f1 += token_f1(&prediction, &sample.answer);

@@ -22,8 +22,8 @@ pub fn sample_order(train: &[Encoded], settings: &Settings, epoch: u64) -> Vec<u
 const LENGTH_GROUP_WINDOW: usize = 50;
 
 /// The data report shown before training and kept in run.json: lengths, truncation, padding.
-pub fn describe_data(job: &TrainJob, train: &[Encoded]) -> serde_json::Value {
-    let report = TruncationReport::of(&job.train);
+pub fn describe_data(job: &TrainJob, train: &[Encoded]) -> anyhow::Result<serde_json::Value> {
+    let report = TruncationReport::of(&job.train)?;
     info!("train data: {report}");
     let s = &job.settings;
     let waste = |grouped: bool| {
@@ -38,10 +38,10 @@ pub fn describe_data(job: &TrainJob, train: &[Encoded]) -> serde_json::Value {
         100.0 * shuffled,
         if s.group_by_length { "grouped" } else { "not grouped" }
     );
-    json!({
+    Ok(json!({
         "train": report,
-        "eval": job.eval.as_ref().map(TruncationReport::of),
+        "eval": job.eval.as_ref().map(TruncationReport::of).transpose()?,
         "skipped_lines": {"train": job.train.skipped_lines, "eval": job.eval.as_ref().map(|e| e.skipped_lines)},
         "padding_waste": {"grouped": grouped, "shuffled": shuffled},
-    })
+    }))
 }

@@ -14,8 +14,7 @@ use super::settings::Settings;
 use super::state::{Best, TrainerState};
 use crate::data::batch::{collate, micro_batches};
 use crate::data::prefetch::Prefetcher;
-use crate::data::tokenizer::EOS;
-use crate::data::ByteTokenizer;
+use crate::data::Tokenizer;
 use crate::data::{Dataset, Encoded, QaSample};
 use crate::model::{weights, ModelSpec, T5};
 use anyhow::{Context, Result};
@@ -135,9 +134,9 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         );
     }
     let optimizer = AdamW::new(&vs, s.adam_beta1, s.adam_beta2, s.adam_epsilon);
-    let train = job.train.encode_all();
+    let train = job.train.encode_all()?;
     let mut run_info = job.run_info.clone();
-    run_info["data"] = describe_data(job, &train);
+    run_info["data"] = describe_data(job, &train)?;
     write_json(&job.output_dir.join("run.json"), &run_info)?;
     let steps_per_epoch = train.len().div_ceil(s.batch_size * s.grad_accum) as u64;
     let max_steps = s.max_steps.unwrap_or((s.epochs * steps_per_epoch as f64).ceil() as u64);
@@ -168,7 +167,7 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         prefetcher: Prefetcher::new()?,
         log_window: (0.0, 0.0),
         next_step: Vec::new(),
-        eval: job.eval.as_ref().map(|e| e.encode_all()).unwrap_or_default(),
+        eval: job.eval.as_ref().map(|e| e.encode_all()).transpose()?.unwrap_or_default(),
         log: RunLog::create(&job.output_dir, s.report_to_tensorboard, &serde_json::to_string_pretty(&run_info)?)?,
         started: Instant::now(),
         last_eval_step: None,
@@ -210,19 +209,18 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
 
 /// Cuts every prompt of `encoded` to `len` tokens (EOS kept); returns how many were cut and how
 /// many of `samples`' answers that cut out of their context.
-fn cap_prompts(encoded: &mut [Encoded], samples: &[QaSample], len: usize) -> (usize, usize) {
+fn cap_prompts(encoded: &mut [Encoded], samples: &[QaSample], len: usize, tokenizer: &Tokenizer) -> (usize, usize) {
     let (mut cut, mut answers_lost) = (0, 0);
     for (encoded, sample) in encoded.iter_mut().zip(samples) {
         if encoded.source.len() <= len {
             continue;
         }
-        let answer = ByteTokenizer.encode(&sample.answer, usize::MAX).ids;
-        let answer = &answer[..answer.len() - 1];
-        let had_answer = encoded.source.windows(answer.len()).any(|w| w == answer);
+        let had_answer = tokenizer.decode(&encoded.source).contains(&sample.answer);
+        let eos = *encoded.source.last().expect("prompts end with EOS");
         encoded.source.truncate(len - 1);
-        encoded.source.push(EOS);
+        encoded.source.push(eos);
         cut += 1;
-        answers_lost += (had_answer && !encoded.source.windows(answer.len()).any(|w| w == answer)) as usize;
+        answers_lost += (had_answer && !tokenizer.decode(&encoded.source).contains(&sample.answer)) as usize;
     }
     (cut, answers_lost)
 }
@@ -444,9 +442,9 @@ impl Trainer<'_> {
             return Ok(());
         };
         let dataset = self.job.train.with_samples(samples);
-        let mut encoded = dataset.encode_all();
+        let mut encoded = dataset.encode_all()?;
         if let Some(len) = self.state.max_source_len {
-            cap_prompts(&mut encoded, &dataset.samples, len);
+            cap_prompts(&mut encoded, &dataset.samples, len, &dataset.options.tokenizer);
         }
         self.train = Arc::new(encoded);
         self.samples = dataset.samples;
@@ -456,7 +454,12 @@ impl Trainer<'_> {
     /// Cuts every training prompt to `len` tokens (EOS kept) from now on, reporting how many
     /// answers that cuts out of their context.
     fn cap_sources(&mut self, len: usize) -> Result<()> {
-        let (cut, answers_lost) = cap_prompts(Arc::<Vec<Encoded>>::make_mut(&mut self.train), &self.samples, len);
+        let (cut, answers_lost) = cap_prompts(
+            Arc::<Vec<Encoded>>::make_mut(&mut self.train),
+            &self.samples,
+            len,
+            &self.job.train.options.tokenizer,
+        );
         let step = self.state.global_step;
         warn!(
             "step {step}: prompts capped at {len} tokens: {cut} cut, {answers_lost} answers no longer in their context"
@@ -661,7 +664,7 @@ impl Trainer<'_> {
                 .with_context(|| format!("loading the best model from {}", path.display()))?;
             info!("loaded the best model: {} = {:.4} at step {}", best.metric, best.value, best.step);
             write_dir_atomically(&self.job.output_dir.join("final"), |dir| {
-                write_model(dir, &self.vs, &self.model.config)
+                write_model(dir, &self.vs, &self.model.config, &self.job.model.tokenizer)
             })?;
         }
         write_json(&self.job.output_dir.join("trainer_state.json"), &self.state)?;
@@ -851,7 +854,7 @@ impl Trainer<'_> {
         if improved {
             self.state.best = Some(Best { metric: best.metric.clone(), value, step: self.state.global_step });
             write_dir_atomically(&self.job.output_dir.join("best"), |dir| {
-                write_model(dir, &self.vs, &self.model.config)?;
+                write_model(dir, &self.vs, &self.model.config, &self.job.model.tokenizer)?;
                 write_json(&dir.join("trainer_state.json"), &self.state)
             })?;
         }
@@ -871,7 +874,15 @@ impl Trainer<'_> {
         let callbacks = self.hooks.state_dict()?;
         debug!("saving {}", dir.display());
         write_dir_atomically(&dir, |tmp| {
-            checkpoint::write_checkpoint(tmp, &self.vs, &self.model.config, &self.optimizer, &self.state, &callbacks)
+            checkpoint::write_checkpoint(
+                tmp,
+                &self.vs,
+                &self.model.config,
+                &self.job.model.tokenizer,
+                &self.optimizer,
+                &self.state,
+                &callbacks,
+            )
         })?;
         if let Some(limit) = self.job.settings.save_total_limit {
             checkpoint::rotate(&self.job.output_dir, limit, self.state.best.as_ref().map(|b| b.step))?;

@@ -86,6 +86,7 @@ local model = {}
 
 ---@class ftlua.T5Options
 ---@field preset? "micro"|"tiny"|"small" Byte-level presets (vocabulary 384). Default "tiny".
+---@field tokenizer? string An HF tokenizer.json (e.g. T5's SentencePiece); default: bytes (ByT5). vocab_size must hold its tokens.
 ---@field d_model? integer
 ---@field d_kv? integer
 ---@field d_ff? integer
