@@ -26,7 +26,11 @@ impl RunLog {
         Ok(RunLog { jsonl: JsonlWriter::create(&output_dir.join("metrics.jsonl"))?, tensorboard, history: Vec::new() })
     }
 
+    /// Writes `record`, stamped with the wall-clock time (`"time"`, Unix seconds).
     pub fn record(&mut self, record: &Value) -> Result<()> {
+        let mut record = record.clone();
+        record["time"] = serde_json::json!(super::tensorboard::wall_time());
+        let record = &record;
         self.jsonl.write(record)?;
         if let Some(tb) = &mut self.tensorboard {
             let step = record["step"].as_u64().unwrap_or(0);
@@ -45,7 +49,9 @@ impl RunLog {
 fn scalars(record: &Value) -> Vec<(String, f64)> {
     let numbers = || record.as_object().into_iter().flatten().filter_map(|(k, v)| v.as_f64().map(|n| (k.as_str(), n)));
     match record["event"].as_str() {
-        Some("log") => numbers().filter(|(k, _)| *k != "step").map(|(k, v)| (format!("train/{k}"), v)).collect(),
+        Some("log") => {
+            numbers().filter(|(k, _)| !matches!(*k, "step" | "time")).map(|(k, v)| (format!("train/{k}"), v)).collect()
+        }
         Some("eval") => {
             numbers().filter_map(|(k, v)| k.strip_prefix("eval_").map(|name| (format!("eval/{name}"), v))).collect()
         }

@@ -80,7 +80,7 @@ impl EventWriter {
     }
 }
 
-fn wall_time() -> f64 {
+pub(crate) fn wall_time() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
