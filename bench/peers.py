@@ -8,33 +8,15 @@ loop. Prints one JSON line: the wall-clock time at the end of each optimizer ste
 """
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
-from transformers import (Seq2SeqTrainer, Seq2SeqTrainingArguments, T5Config, T5ForConditionalGeneration,
-                          TrainerCallback)
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, T5Config, T5ForConditionalGeneration, TrainerCallback
 
-PAD, EOS, OFFSET, IGNORE = 0, 1, 3, -100
-
-
-def encode(text, max_len):
-    return [b + OFFSET for b in text.encode("utf-8")][: max_len - 1] + [EOS]
-
-
-def load(path, max_source, max_target):
-    samples = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
-    return [{"input_ids": encode(f"question: {s['question']} context: {s['context']}", max_source),
-             "labels": encode(s["answer"], max_target)} for s in samples]
-
-
-def collate(batch):
-    src = max(len(b["input_ids"]) for b in batch)
-    tgt = max(len(b["labels"]) for b in batch)
-    return {
-        "input_ids": torch.tensor([b["input_ids"] + [PAD] * (src - len(b["input_ids"])) for b in batch]),
-        "attention_mask": torch.tensor([[1] * len(b["input_ids"]) + [0] * (src - len(b["input_ids"])) for b in batch]),
-        "labels": torch.tensor([b["labels"] + [IGNORE] * (tgt - len(b["labels"])) for b in batch]),
-    }
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_baseline import collate, load  # noqa: E402  (the byte tokenization and padding the HF baseline uses)
 
 
 class StepTimes(TrainerCallback):
