@@ -12,33 +12,29 @@ M.confusables = {
   ["8"] = "B", B = "8", ["2"] = "Z", Z = "2", ["6"] = "G", G = "6", [","] = ".", ["."] = ",",
 }
 
---- Applies `per_char(char, rng) -> string` to each UTF-8 character of the sample's `fields`.
-local function per_character(opts, per_char)
+--- A transform that applies `per_char(char, rng, p) -> string` to each UTF-8 character of the
+--- sample's `fields`, with the probability `opts.p` (default `default_p`) checked once.
+local function per_character(opts, default_p, who, per_char)
+  opts = opts or {}
+  local p = opts.p or default_p
+  assert(type(p) == "number" and p >= 0 and p <= 1, who .. ": p must be a probability in [0, 1]")
   local fields = opts.fields or { "context" }
   return function(sample, rng)
     local out = {}
     for k, v in pairs(sample) do out[k] = v end
     for _, field in ipairs(fields) do
       local pieces = {}
-      for _, code in utf8.codes(sample[field]) do pieces[#pieces + 1] = per_char(utf8.char(code), rng) end
+      for _, code in utf8.codes(sample[field]) do pieces[#pieces + 1] = per_char(utf8.char(code), rng, p) end
       out[field] = table.concat(pieces)
     end
     return out
   end
 end
 
-local function probability(opts, default, who)
-  local p = opts.p or default
-  assert(type(p) == "number" and p >= 0 and p <= 1, who .. ": p must be a probability in [0, 1]")
-  return p
-end
-
 --- Swaps confusable characters (0/O, 1/l, 5/S, ...) with probability p (default 0.03).
 ---@param opts? {p?: number, fields?: string[]}
 function M.confuse(opts)
-  opts = opts or {}
-  local p = probability(opts, 0.03, "augment.confuse")
-  return per_character(opts, function(c, rng)
+  return per_character(opts, 0.03, "augment.confuse", function(c, rng, p)
     local swap = M.confusables[c]
     if swap and rng:random() < p then return swap end
     return c
@@ -48,9 +44,7 @@ end
 --- Drops non-space characters with probability p (default 0.01).
 ---@param opts? {p?: number, fields?: string[]}
 function M.drop(opts)
-  opts = opts or {}
-  local p = probability(opts, 0.01, "augment.drop")
-  return per_character(opts, function(c, rng)
+  return per_character(opts, 0.01, "augment.drop", function(c, rng, p)
     if c ~= " " and rng:random() < p then return "" end
     return c
   end)
@@ -59,9 +53,7 @@ end
 --- Doubles non-space characters with probability p (default 0.01).
 ---@param opts? {p?: number, fields?: string[]}
 function M.double(opts)
-  opts = opts or {}
-  local p = probability(opts, 0.01, "augment.double")
-  return per_character(opts, function(c, rng)
+  return per_character(opts, 0.01, "augment.double", function(c, rng, p)
     if c ~= " " and rng:random() < p then return c .. c end
     return c
   end)
@@ -70,9 +62,7 @@ end
 --- Whitespace noise: each space is lost or doubled with probability p (default 0.02), half each.
 ---@param opts? {p?: number, fields?: string[]}
 function M.whitespace(opts)
-  opts = opts or {}
-  local p = probability(opts, 0.02, "augment.whitespace")
-  return per_character(opts, function(c, rng)
+  return per_character(opts, 0.02, "augment.whitespace", function(c, rng, p)
     if c ~= " " then return c end
     local u = rng:random()
     if u < p / 2 then return "" end
