@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SCRIPT: &str = "tests/scripts/resume.lua";
 
@@ -21,11 +21,13 @@ fn run_args<'a>(out_dir: &'a str, max_steps: &'a str, extra: &[&'a str]) -> Vec<
     args
 }
 
-/// Where the killer strikes: after a random time, or while the n-th checkpoint of this launch
-/// is being written (right after the trainer announces it).
+/// Where the killer strikes, counted in the run's own steps so that no launch gets further than
+/// three steps on any machine: at a random instant inside the first or second step after the
+/// first checkpoint (`fraction` of a step's duration, measured in this launch), or while the n-th
+/// checkpoint of this launch is being written (right after the trainer announces it).
 #[derive(Debug, Clone, Copy)]
 enum KillAt {
-    After(Duration),
+    InStep { after_saves: usize, fraction: f64 },
     WhileSaving(usize),
 }
 
@@ -39,33 +41,43 @@ fn launch_and_kill(out_dir: &Path, at: KillAt) -> (String, bool) {
     let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
+            if lines_tx.send((Instant::now(), line)).is_err() {
                 break;
             }
         }
     });
     let mut seen = String::new();
-    match at {
-        KillAt::After(delay) => std::thread::sleep(delay),
-        KillAt::WhileSaving(n) => {
-            let mut saves = 0;
-            while saves < n {
-                match lines.recv() {
-                    Ok(line) => {
-                        saves += line.contains(" saving ") as usize;
-                        seen += &line;
-                        seen.push('\n');
-                    }
-                    Err(_) => break,
+    let mut wait_for = |pattern: &str, count: usize| -> Option<Instant> {
+        let mut found = None;
+        for _ in 0..count {
+            found = None;
+            while let Ok((at, line)) = lines.recv() {
+                seen += &line;
+                seen.push('\n');
+                if line.contains(pattern) {
+                    found = Some(at);
+                    break;
                 }
             }
+        }
+        found
+    };
+    match at {
+        KillAt::InStep { after_saves, fraction } => {
+            if let (Some(start), Some(first_save)) = (wait_for("INFO model:", 1), wait_for(" saving ", 1)) {
+                wait_for(" saving ", after_saves);
+                std::thread::sleep((first_save - start).mul_f64(fraction));
+            }
+        }
+        KillAt::WhileSaving(n) => {
+            wait_for(" saving ", n);
         }
     }
     // SAFETY: signals our own child process, which has not been waited for yet.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let finished = child.wait().unwrap().success();
     reader.join().unwrap();
-    seen.extend(lines.try_iter().map(|l| l + "\n"));
+    seen.extend(lines.try_iter().map(|(_, l)| l + "\n"));
     (seen, finished)
 }
 
@@ -81,7 +93,7 @@ fn killed_a_dozen_times_in_training_and_in_saves_the_resumed_run_equals_an_unint
     let mut resumed_from = Vec::new();
     for kill in 0..12 {
         let at = match kill % 2 {
-            0 => KillAt::After(Duration::from_millis(rng.gen_range(300..3000))),
+            0 => KillAt::InStep { after_saves: rng.gen_range(0..2), fraction: rng.gen_range(0.0..1.0) },
             _ => KillAt::WhileSaving(rng.gen_range(1..4)),
         };
         let (log, finished) = launch_and_kill(&killed, at);
@@ -255,10 +267,13 @@ fn a_second_ctrl_c_ends_the_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
     let args = run_args(out_dir.to_str().unwrap(), "max_steps=100000", &["--set", "log_every=1"]);
-    let mut child = command(&args, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Each step ends with two seconds in a callback, so both signals land before the run could
+    // finish the step and save on its own.
+    let mut child =
+        command(&args, &[("SLOW_STEPS", "2")]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while !line.contains("step 2/") {
+    while !line.contains("step 1/") {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "ftlua ended early");
     }

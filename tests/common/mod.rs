@@ -5,8 +5,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Environment variables the test scripts read; cleared so a developer's shell cannot leak in.
-const SCRIPT_VARIABLES: [&str; 10] =
-    ["STOP_AT", "FAIL_AT", "AUGMENT", "POLICY", "BATCH", "ACCUM", "FIND", "SHRINK", "MAX_MEMORY", "FTLUA_INJECT_OOM"];
+const SCRIPT_VARIABLES: [&str; 11] = [
+    "STOP_AT",
+    "FAIL_AT",
+    "AUGMENT",
+    "POLICY",
+    "BATCH",
+    "ACCUM",
+    "FIND",
+    "SHRINK",
+    "MAX_MEMORY",
+    "FTLUA_INJECT_OOM",
+    "SLOW_STEPS",
+];
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,5 +1,6 @@
 -- Trains a micro T5 with dropout for max_steps; STOP_AT=k stops it after step k, FAIL_AT=k raises
--- an error in a handler during step k. Used by the exact-resume tests in tests/cli.rs and
+-- an error in a handler during step k, SLOW_STEPS=s adds s seconds of CPU time to every step (so
+-- that a signal surely lands inside one). Used by the exact-resume tests in tests/cli.rs and
 -- tests/faults.rs. The counter callback has state that must survive a resume. AUGMENT=1 adds OCR
 -- noise, drawn per epoch from the seed.
 local ft = require "ftlua"
@@ -30,13 +31,22 @@ local buggy = {
   end,
 }
 
+local slow_steps = tonumber(os.getenv("SLOW_STEPS") or "")
+local slow = {
+  name = "slow",
+  on_step_end = function()
+    local start = os.clock()
+    while slow_steps and os.clock() - start < slow_steps do end
+  end,
+}
+
 local run = ft.trainer {
   model = ft.model.t5 { preset = "micro", dropout_rate = 0.1 },
   train = train, eval = eval,
   learning_rate = 2e-3, batch_size = 4, grad_accum = 2, max_steps = 8, log_every = 3,
   weight_decay = 0.01, max_new_tokens = 4,
   schedule = schedule.cosine { warmup_steps = 2 },
-  callbacks = { counter, stopper, buggy },
+  callbacks = { counter, stopper, buggy, slow },
   augment = os.getenv("AUGMENT") == "1" and augment.ocr_noise() or nil,
 }
 local result = run:fit()
