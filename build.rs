@@ -1,11 +1,40 @@
 //! Bakes libtorch's library directory into the binary's run path, so `ftlua` finds libtorch
 //! without LD_LIBRARY_PATH. torch-sys reports the directory through its `links = "tch"` metadata.
-//! Also embeds the Lua standard library (stdlib/ftlua/**.lua) into the binary.
-use std::path::Path;
+//! Also embeds the Lua standard library (stdlib/ftlua/**.lua) into the binary, and compiles the
+//! C++ shim over PyTorch's c10d (csrc/dist.cpp) used for data-parallel training.
+use std::path::{Path, PathBuf};
 
 fn main() {
     embed_stdlib();
     link_libtorch();
+    compile_dist_shim();
+}
+
+/// Compiles csrc/dist.cpp against libtorch's headers (the same ones torch-sys compiles against)
+/// and the Gloo declarations they include (third_party/gloo: the wheel does not ship them).
+fn compile_dist_shim() {
+    println!("cargo:rerun-if-changed=csrc/dist.cpp");
+    println!("cargo:rerun-if-changed=third_party/gloo/include");
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let Ok(libtorch) = std::env::var("LIBTORCH") else {
+        panic!("LIBTORCH is not set: run bin/setup (it installs libtorch and .cargo/config.toml points at it)");
+    };
+    let libtorch = std::fs::canonicalize(&libtorch).unwrap_or_else(|_| PathBuf::from(&libtorch));
+    let include = libtorch.join("include");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .file("csrc/dist.cpp")
+        .include("third_party/gloo/include")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        // PyPI's torch wheels are built with the C++11 ABI (their symbols name std::__cxx11).
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag("-DUSE_C10D_GLOO")
+        .warnings(false);
+    build.compile("ftlua_dist");
 }
 
 /// Writes `$OUT_DIR/stdlib.rs`: a table of (module name, source) for every stdlib file.

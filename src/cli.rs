@@ -189,8 +189,12 @@ impl DeviceArg {
     fn resolve(self) -> Result<Device> {
         match self {
             DeviceArg::Cpu => Ok(Device::Cpu),
-            DeviceArg::Auto => Ok(Device::cuda_if_available()),
-            DeviceArg::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceArg::Auto if tch::Cuda::is_available() => DeviceArg::Cuda.resolve(),
+            DeviceArg::Auto => Ok(Device::Cpu),
+            // One GPU per process of a data-parallel run.
+            DeviceArg::Cuda if tch::Cuda::is_available() => {
+                Ok(Device::Cuda(crate::dist::launch_ranks().1 % tch::Cuda::device_count() as usize))
+            }
             DeviceArg::Cuda => {
                 bail!("--device cuda: no CUDA device is visible (use --device cpu or auto)")
             }

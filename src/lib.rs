@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod dist;
 pub mod doc;
 pub mod lua;
 pub mod model;

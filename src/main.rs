@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    let level = match (args.quiet, args.verbose) {
+    // The other processes of a data-parallel run leave the progress reports to rank 0.
+    let follower = ftlua::dist::launch_ranks().0 != 0;
+    let level = match (args.quiet || follower, args.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
         (false, 1) => "debug",

@@ -22,6 +22,10 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             info.set("name", name)?;
             info.set("memory_total", total)?;
             info.set("memory_free", free)?;
+            let world = crate::dist::world().map_err(mlua::Error::external)?;
+            info.set("rank", world.rank)?;
+            info.set("world_size", world.size)?;
+            info.set("local_rank", world.local_rank)?;
             Ok(info)
         })?,
     )?;

@@ -70,7 +70,7 @@ impl Event {
 }
 
 /// What handlers asked for; the trainer validates and applies it between steps.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     /// Stop training, with the reason given (or the handler that asked).
     pub stop: Option<String>,

@@ -111,7 +111,8 @@ impl Drop for MemoryCap {
 /// `batch>N` fails every training micro-batch of more than N samples, `eval>N` every eval batch of
 /// more than N, `source>N` every training micro-batch whose longest prompt exceeds N tokens,
 /// `count:N` the next N training micro-batches whatever their size, `optimizer:N`
-/// the update of optimizer step N once, part-way through its parameters.
+/// the update of optimizer step N once, part-way through its parameters; with `rank:N` the faults
+/// strike only the process of that rank (data-parallel runs).
 #[derive(Debug, Default)]
 pub struct FaultInjector {
     train_above: Option<usize>,
@@ -123,15 +124,17 @@ pub struct FaultInjector {
 }
 
 impl FaultInjector {
-    pub fn from_env() -> anyhow::Result<FaultInjector> {
+    /// The faults `FTLUA_INJECT_OOM` asks for on the process of rank `rank`.
+    pub fn from_env(rank: usize) -> anyhow::Result<FaultInjector> {
         match std::env::var("FTLUA_INJECT_OOM") {
-            Ok(spec) => FaultInjector::parse(&spec),
+            Ok(spec) => FaultInjector::parse(&spec, rank),
             Err(_) => Ok(FaultInjector::default()),
         }
     }
 
-    pub fn parse(spec: &str) -> anyhow::Result<FaultInjector> {
+    pub fn parse(spec: &str, rank: usize) -> anyhow::Result<FaultInjector> {
         let mut injector = FaultInjector::default();
+        let mut only_rank = None;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let number = |text: &str| -> anyhow::Result<u64> {
                 text.parse().map_err(|_| anyhow::anyhow!("FTLUA_INJECT_OOM: {part:?}: expected a whole number"))
@@ -146,11 +149,16 @@ impl FaultInjector {
                 injector.remaining.set(number(n)?);
             } else if let Some(n) = part.strip_prefix("optimizer:") {
                 injector.optimizer_step.set(Some(number(n)?));
+            } else if let Some(n) = part.strip_prefix("rank:") {
+                only_rank = Some(number(n)? as usize);
             } else {
-                anyhow::bail!("FTLUA_INJECT_OOM: unknown fault {part:?} (expected batch>N, source>N, eval>N, count:N or optimizer:N)");
+                anyhow::bail!("FTLUA_INJECT_OOM: unknown fault {part:?} (expected batch>N, source>N, eval>N, count:N, optimizer:N or rank:N)");
             }
         }
-        Ok(injector)
+        match only_rank {
+            Some(only) if only != rank => Ok(FaultInjector::default()),
+            _ => Ok(injector),
+        }
     }
 
     pub fn train(&self, batch: usize, longest_source: usize) -> Result<(), StepError> {
@@ -224,12 +232,15 @@ mod tests {
 
     #[test]
     fn injector_fails_what_it_is_told() {
-        let injector = FaultInjector::parse("batch>8, source>100, eval>4, count:2").unwrap();
+        let injector = FaultInjector::parse("batch>8, source>100, eval>4, count:2", 0).unwrap();
         assert!(injector.train(1, 10).is_err() && injector.train(1, 10).is_err(), "count:2 fails the next two");
         assert!(injector.train(8, 100).is_ok());
         assert!(injector.train(9, 10).is_err());
         assert!(injector.train(1, 101).is_err());
         assert!(injector.eval(4).is_ok() && injector.eval(5).is_err());
-        assert!(FaultInjector::parse("nth=3").unwrap_err().to_string().contains("unknown fault"));
+        assert!(FaultInjector::parse("nth=3", 0).unwrap_err().to_string().contains("unknown fault"));
+        let elsewhere = FaultInjector::parse("rank:1, batch>2", 0).unwrap();
+        assert!(elsewhere.train(4, 10).is_ok(), "faults for rank 1 spare rank 0");
+        assert!(FaultInjector::parse("rank:1, batch>2", 1).unwrap().train(4, 10).is_err());
     }
 }

@@ -8,7 +8,8 @@ use serde_json::Value;
 use std::path::Path;
 
 pub struct RunLog {
-    jsonl: JsonlWriter,
+    /// None on the ranks other than 0, which keep only the history.
+    jsonl: Option<JsonlWriter>,
     tensorboard: Option<EventWriter>,
     pub history: Vec<Value>,
 }
@@ -23,7 +24,13 @@ impl RunLog {
             }
             false => None,
         };
-        Ok(RunLog { jsonl: JsonlWriter::create(&output_dir.join("metrics.jsonl"))?, tensorboard, history: Vec::new() })
+        let jsonl = Some(JsonlWriter::create(&output_dir.join("metrics.jsonl"))?);
+        Ok(RunLog { jsonl, tensorboard, history: Vec::new() })
+    }
+
+    /// A log that writes no file (data-parallel ranks other than 0).
+    pub fn in_memory() -> RunLog {
+        RunLog { jsonl: None, tensorboard: None, history: Vec::new() }
     }
 
     /// Writes `record`, stamped with the wall-clock time (`"time"`, Unix seconds).
@@ -31,7 +38,9 @@ impl RunLog {
         let mut record = record.clone();
         record["time"] = serde_json::json!(super::tensorboard::wall_time());
         let record = &record;
-        self.jsonl.write(record)?;
+        if let Some(jsonl) = &mut self.jsonl {
+            jsonl.write(record)?;
+        }
         if let Some(tb) = &mut self.tensorboard {
             let step = record["step"].as_u64().unwrap_or(0);
             let scalars = scalars(record);

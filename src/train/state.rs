@@ -49,4 +49,11 @@ pub struct TrainerState {
     pub planned_max_steps: u64,
     /// A prompt cap a policy imposed during the run (out-of-memory last resort).
     pub max_source_len: Option<usize>,
+    /// Processes training together (data-parallel); `batch_size` is per process.
+    #[serde(default = "one")]
+    pub world_size: usize,
+}
+
+fn one() -> usize {
+    1
 }

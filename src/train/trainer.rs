@@ -16,6 +16,7 @@ use crate::data::batch::{collate, micro_batches};
 use crate::data::prefetch::Prefetcher;
 use crate::data::Tokenizer;
 use crate::data::{Dataset, Encoded, QaSample};
+use crate::dist::{self, GradientBuckets, World};
 use crate::model::{weights, ModelSpec, T5};
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -73,9 +74,12 @@ pub struct FitResult {
 struct Trainer<'a> {
     job: &'a TrainJob,
     hooks: &'a mut dyn Hooks,
+    /// The processes training together; rank 0 decides and writes, the others follow.
+    world: &'static World,
     vs: VarStore,
     model: T5,
     optimizer: AdamW,
+    gradients: GradientBuckets,
     state: TrainerState,
     /// This epoch's training samples (augmented, when the script augments) and their encoding,
     /// which the prefetch thread shares; replaced (copy on write) when prompts are cut.
@@ -112,12 +116,21 @@ fn describe(probes: &[(usize, bool)]) -> String {
         .join(", ")
 }
 
+/// What a rank's share of a step added up to (summed over ranks afterwards).
+#[derive(Default)]
+struct StepTotals {
+    loss: f64,
+    samples: f64,
+    tokens: f64,
+}
+
 /// Out-of-memory recoveries allowed within one step before the run gives up.
 const MAX_OOM_RETRIES: u32 = 64;
 
 pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     std::fs::create_dir_all(&job.output_dir).with_context(|| format!("creating {}", job.output_dir.display()))?;
     let s = &job.settings;
+    let world = dist::world()?;
     tch::manual_seed(s.seed as i64);
     let vs = VarStore::new(job.device);
     let model = T5::new(&vs.root(), job.model.config.clone());
@@ -133,26 +146,41 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
             }
         );
     }
+    let parameters = parameters_by_name(&vs);
+    world.broadcast_tensors(&parameters)?;
     let optimizer = AdamW::new(&vs, s.adam_beta1, s.adam_beta2, s.adam_epsilon);
     let train = job.train.encode_all()?;
     let mut run_info = job.run_info.clone();
     run_info["data"] = describe_data(job, &train)?;
-    write_json(&job.output_dir.join("run.json"), &run_info)?;
-    let steps_per_epoch = train.len().div_ceil(s.batch_size * s.grad_accum) as u64;
+    run_info["world_size"] = json!(world.size);
+    if world.is_main() {
+        write_json(&job.output_dir.join("run.json"), &run_info)?;
+    }
+    let steps_per_epoch = train.len().div_ceil(s.batch_size * s.grad_accum * world.size) as u64;
     let max_steps = s.max_steps.unwrap_or((s.epochs * steps_per_epoch as f64).ceil() as u64);
     info!(
-        "model: T5 with {} parameters; {} train / {} eval samples; {max_steps} steps ({steps_per_epoch} per epoch); {:?}",
+        "model: T5 with {} parameters; {} train / {} eval samples; {max_steps} steps ({steps_per_epoch} per epoch); {:?}{}",
         optimizer.parameter_count(),
         train.len(),
         job.eval.as_ref().map_or(0, |e| e.len()),
-        job.device
+        job.device,
+        match world.size {
+            1 => String::new(),
+            n => format!(
+                "; {n} processes, batch {} per process (effective batch {})",
+                s.batch_size,
+                s.batch_size * s.grad_accum * n
+            ),
+        }
     );
     let mut trainer = Trainer {
         job,
         hooks,
+        world,
         vs,
         model,
         optimizer,
+        gradients: GradientBuckets::new(parameters),
         state: TrainerState {
             max_steps,
             planned_max_steps: max_steps,
@@ -160,6 +188,7 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
             grad_accum: s.grad_accum,
             eval_batch_size: s.eval_batch_size,
             weight_decay: s.weight_decay,
+            world_size: world.size,
             ..TrainerState::default()
         },
         samples: Arc::clone(&job.train.samples),
@@ -168,14 +197,19 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         log_window: (0.0, 0.0),
         next_step: Vec::new(),
         eval: job.eval.as_ref().map(|e| e.encode_all()).transpose()?.unwrap_or_default(),
-        log: RunLog::create(&job.output_dir, s.report_to_tensorboard, &serde_json::to_string_pretty(&run_info)?)?,
+        log: match world.is_main() {
+            true => {
+                RunLog::create(&job.output_dir, s.report_to_tensorboard, &serde_json::to_string_pretty(&run_info)?)?
+            }
+            false => RunLog::in_memory(),
+        },
         started: Instant::now(),
         last_eval_step: None,
         last_saved_step: None,
         last_metrics: Metrics::new(),
         nan_streak: 0,
         oom_retries: 0,
-        injector: FaultInjector::from_env()?,
+        injector: FaultInjector::from_env(world.rank)?,
         callback_failed: false,
         progress: Progress::disabled(),
         interrupted: interrupt::install()?,
@@ -188,7 +222,9 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     // all of them on a fresh start, those of the stretch lost to a crash on a resume.
     trainer
         .record(&json!({"event": "train_begin", "step": trainer.state.global_step, "resumed_from": resumed_from}))?;
-    trainer.progress = Progress::start(trainer.state.global_step, trainer.state.max_steps);
+    if world.is_main() {
+        trainer.progress = Progress::start(trainer.state.global_step, trainer.state.max_steps);
+    }
     let _cap = match s.max_memory {
         Some(budget) if job.device == Device::Cpu => {
             info!("max_memory: allocations beyond {:.2} GiB more are refused", budget as f64 / (1u64 << 30) as f64);
@@ -200,11 +236,20 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
         trainer.save_after_callback_error();
         return Err(error);
     }
+    // The result names rank 0's files (final weights, checkpoints): they are written now.
+    world.barrier()?;
     let weights = match trainer.state.best.is_some() && s.best.load_at_end {
         true => job.output_dir.join("final"),
         false => checkpoint::checkpoint_dir(&job.output_dir, trainer.state.global_step),
     };
     Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history, weights })
+}
+
+/// The trainable tensors ordered by name: the same order on every rank.
+fn parameters_by_name(vs: &VarStore) -> Vec<tch::Tensor> {
+    let mut named: Vec<_> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, tensor)| tensor).collect()
 }
 
 /// Cuts every prompt of `encoded` to `len` tokens (EOS kept); returns how many were cut and how
@@ -240,7 +285,8 @@ impl Trainer<'_> {
             let order = sample_order(&self.train, &self.job.settings, epoch);
             while self.state.epoch_cursor < order.len() && self.state.stop_reason.is_none() {
                 let cursor = self.state.epoch_cursor;
-                let take = (self.state.batch_size * self.state.grad_accum).min(order.len() - cursor);
+                let per_step = self.state.batch_size * self.state.grad_accum * self.world.size;
+                let take = per_step.min(order.len() - cursor);
                 let after = (cursor + take..order.len()).take(take);
                 self.next_step = after.map(|position| order[position]).collect();
                 let started = Instant::now();
@@ -258,7 +304,7 @@ impl Trainer<'_> {
                 self.state.epoch = epoch as f64 + self.state.epoch_cursor as f64 / order.len() as f64;
                 self.after_step()?;
                 self.progress.update(&self.state);
-                if interrupt::requested(&self.interrupted) {
+                if self.world.any(interrupt::requested(&self.interrupted))? {
                     return self.stop_on_signal();
                 }
             }
@@ -317,6 +363,7 @@ impl Trainer<'_> {
         };
         self.hooks.load_state_dict(&loaded.callbacks)?;
         let mut state = loaded.trainer;
+        self.adapt_to_world_size(&mut state);
         state.stop_reason = None;
         state.planned_max_steps = self.state.planned_max_steps;
         state.max_steps = self.state.planned_max_steps;
@@ -331,28 +378,68 @@ impl Trainer<'_> {
         Ok(Some(dir))
     }
 
-    /// One optimizer step over `indices`, in micro-batches of `batch_size`.
+    /// A checkpoint saved by a different number of processes: the gradient accumulation is scaled
+    /// so that the effective batch (batch × accumulation × processes) stays what it was.
+    fn adapt_to_world_size(&self, state: &mut TrainerState) {
+        let (saved, now) = (state.world_size, self.world.size);
+        if saved == now {
+            return;
+        }
+        let effective = state.batch_size * state.grad_accum * saved;
+        let per_accumulation = state.batch_size * now;
+        if effective % per_accumulation == 0 {
+            let accum = effective / per_accumulation;
+            info!(
+                "the checkpoint was trained by {saved} processes, this run has {now}: gradient accumulation {} -> {accum} keeps the effective batch of {effective}",
+                state.grad_accum
+            );
+            state.grad_accum = accum;
+        } else {
+            warn!(
+                "the checkpoint was trained by {saved} processes, this run has {now}: the effective batch changes from {effective} to {} (no whole accumulation keeps it)",
+                state.batch_size * state.grad_accum * now
+            );
+        }
+        state.world_size = now;
+    }
+
+    /// One optimizer step over `indices` (all ranks' samples), in micro-batches of `batch_size`.
     fn step(&mut self, indices: &[usize]) -> Result<()> {
         let decision = self.fire(Event::StepBegin, None)?;
         self.apply(decision)?;
         let s = &self.job.settings;
-        // Dropout masks depend on (seed, step) only, so a resumed run draws what a continuous one would.
-        tch::manual_seed(s.seed.wrapping_add(self.state.global_step) as i64);
+        // Dropout masks depend on (seed, step, rank) only, so a resumed run draws what a continuous
+        // one would, and ranks draw different masks.
+        let seed = s.seed.wrapping_add(self.state.global_step).wrapping_add((self.world.rank as u64) << 32);
+        tch::manual_seed(seed as i64);
         let lr = match self.state.lr_override {
             Some(lr) => lr,
             None => {
                 s.learning_rate * self.hooks.lr_factor(self.state.global_step, self.state.max_steps, s.warmup_steps)?
             }
         };
+        let lr = self.world.agree(lr)?;
         self.state.lr = lr;
-        let step_loss = loop {
-            match self.accumulate_gradients(indices) {
-                Ok(loss) => break loss,
+        let totals = loop {
+            let attempt = self.accumulate_gradients(indices);
+            if let Err(StepError::Other(error)) = attempt {
+                return Err(error);
+            }
+            // An out-of-memory error on any rank makes every rank retry with the same new batch.
+            let oom_anywhere = self.world.any(attempt.is_err())?;
+            match attempt {
+                Ok(totals) if !oom_anywhere => break totals,
                 Err(StepError::OutOfMemory(message)) => self.recover_from_oom(&message, indices)?,
-                Err(StepError::Other(error)) => return Err(error),
+                _ => self.recover_from_oom("out of memory on another rank", indices)?,
             }
         };
         self.oom_retries = 0;
+        self.gradients.sum_across(self.world)?;
+        let [step_loss, samples, tokens] = self.world.sum(&[totals.loss, totals.samples, totals.tokens])?[..] else {
+            unreachable!("three values summed")
+        };
+        self.state.samples_seen += samples as u64;
+        self.state.tokens_seen += tokens as u64;
         let grad_norm = self.optimizer.clip_grad_norm(self.job.settings.max_grad_norm)?;
         self.state.loss = Some(step_loss);
         self.state.grad_norm = Some(grad_norm);
@@ -369,22 +456,23 @@ impl Trainer<'_> {
         Ok(())
     }
 
-    /// Forward and backward over the step's samples in micro-batches of `batch_size`, gradients
-    /// accumulating; returns the step's loss. Each micro-batch's loss is divided by the label tokens
-    /// of the whole step, so how the step is split does not change its gradient.
-    fn accumulate_gradients(&mut self, indices: &[usize]) -> Result<f64, StepError> {
+    /// Forward and backward over this rank's share of the step's samples in micro-batches of
+    /// `batch_size`, gradients accumulating. Each micro-batch's loss is divided by the label tokens
+    /// of the whole step (all ranks'), so how the step is split, across micro-batches or ranks,
+    /// does not change its gradient once the ranks' gradients are summed.
+    fn accumulate_gradients(&mut self, indices: &[usize]) -> Result<StepTotals, StepError> {
         self.optimizer.zero_grad()?;
         let label_tokens: usize = indices.iter().map(|&i| self.train[i].target.len()).sum();
-        let (mut step_loss, mut samples_seen, mut tokens_seen) = (0.0, 0, 0);
+        let mut totals = StepTotals::default();
         let waiting = Instant::now();
         let (batch_size, budget) = (self.state.batch_size, self.job.settings.max_batch_tokens);
-        let batches = self.prefetcher.take(
-            &self.train,
-            &micro_batches(indices, &self.train, batch_size, budget),
-            self.job.device,
-        );
+        let (rank, size) = (self.world.rank, self.world.size);
+        let mine = dist::shard(indices, rank, size);
+        let batches =
+            self.prefetcher.take(&self.train, &micro_batches(mine, &self.train, batch_size, budget), self.job.device);
         if !self.next_step.is_empty() {
-            self.prefetcher.ahead(&self.train, micro_batches(&self.next_step, &self.train, batch_size, budget));
+            let next = dist::shard(&self.next_step, rank, size);
+            self.prefetcher.ahead(&self.train, micro_batches(next, &self.train, batch_size, budget));
         }
         self.state.data_wait_seconds += waiting.elapsed().as_secs_f64();
         for batch in batches {
@@ -393,14 +481,13 @@ impl Trainer<'_> {
             self.injector.train(batch.samples, batch.longest_source)?;
             let loss = T5::loss_sum(&logits, &batch.labels)?.f_div_scalar(label_tokens as f64)?;
             loss.f_backward()?;
-            step_loss += loss.f_double_value(&[])?;
-            samples_seen += batch.samples as u64;
-            tokens_seen += (batch.source_tokens + batch.target_tokens) as u64;
-            self.fire(Event::SubstepEnd, None)?;
+            totals.loss += loss.f_double_value(&[])?;
+            totals.samples += batch.samples as f64;
+            totals.tokens += (batch.source_tokens + batch.target_tokens) as f64;
+            // Ranks may run different numbers of micro-batches: this event's decisions stay local.
+            self.fire_local(Event::SubstepEnd, None)?;
         }
-        self.state.samples_seen += samples_seen;
-        self.state.tokens_seen += tokens_seen;
-        Ok(step_loss)
+        Ok(totals)
     }
 
     /// After an out-of-memory error the failed attempt's tensors are already dropped; this
@@ -482,6 +569,7 @@ impl Trainer<'_> {
         let mut probes = Vec::new();
         let mut fits = |trainer: &mut Self, batch: usize| -> Result<bool> {
             let fit = trainer.probe(&longest[..batch])?;
+            let fit = trainer.world.all(fit)?;
             probes.push((batch, fit));
             Ok(fit)
         };
@@ -604,6 +692,10 @@ impl Trainer<'_> {
 
     fn after_step(&mut self) -> Result<()> {
         self.state.elapsed_seconds = self.started.elapsed().as_secs_f64();
+        // Rank 0's clocks rule the time budget, so that every rank stops at the same step.
+        let st = &self.state;
+        (self.state.elapsed_seconds, self.state.step_seconds, self.state.eval_seconds) =
+            self.world.agree((st.elapsed_seconds, st.step_seconds, st.eval_seconds))?;
         let s = &self.job.settings;
         let step = self.state.global_step;
         self.project_max_steps();
@@ -657,17 +749,20 @@ impl Trainer<'_> {
             self.save()?;
         }
         if let Some(best) = self.state.best.clone().filter(|_| self.job.settings.best.load_at_end) {
-            let path = self.job.output_dir.join("best").join("model.safetensors");
-            let _no_grad = tch::no_grad_guard();
-            self.vs
-                .read_safetensors(&path)
-                .with_context(|| format!("loading the best model from {}", path.display()))?;
-            info!("loaded the best model: {} = {:.4} at step {}", best.metric, best.value, best.step);
-            write_dir_atomically(&self.job.output_dir.join("final"), |dir| {
-                write_model(dir, &self.vs, &self.model.config, &self.job.model.tokenizer)
-            })?;
+            if self.world.is_main() {
+                let path = self.job.output_dir.join("best").join("model.safetensors");
+                let _no_grad = tch::no_grad_guard();
+                self.vs
+                    .read_safetensors(&path)
+                    .with_context(|| format!("loading the best model from {}", path.display()))?;
+                info!("loaded the best model: {} = {:.4} at step {}", best.metric, best.value, best.step);
+                write_dir_atomically(&self.job.output_dir.join("final"), |dir| {
+                    write_model(dir, &self.vs, &self.model.config, &self.job.model.tokenizer)
+                })?;
+            }
+            self.world.broadcast_tensors(&parameters_by_name(&self.vs))?;
         }
-        write_json(&self.job.output_dir.join("trainer_state.json"), &self.state)?;
+        self.write_state()?;
         let record =
             json!({"event": "train_end", "step": step, "reason": self.state.stop_reason, "best": self.state.best});
         self.record(&record)?;
@@ -683,12 +778,20 @@ impl Trainer<'_> {
         if self.last_saved_step != Some(step) {
             self.save()?;
         }
-        write_json(&self.job.output_dir.join("trainer_state.json"), &self.state)?;
+        self.write_state()?;
         anyhow::bail!(
             "interrupted at step {step}; saved {}. To continue, run the same command with --resume \
              (a second Ctrl-C exits at once, without saving)",
             checkpoint::checkpoint_dir(&self.job.output_dir, step).display()
         )
+    }
+
+    /// trainer_state.json (rank 0).
+    fn write_state(&self) -> Result<()> {
+        match self.world.is_main() {
+            true => write_json(&self.job.output_dir.join("trainer_state.json"), &self.state),
+            false => Ok(()),
+        }
     }
 
     fn stop(&mut self, reason: String) {
@@ -740,6 +843,9 @@ impl Trainer<'_> {
     /// Deletes checkpoints a policy gave up (e.g. outside the top k), except the best and the
     /// newest, which resume needs.
     fn delete_checkpoints(&mut self, steps: &[u64]) -> Result<()> {
+        if !self.world.is_main() {
+            return Ok(());
+        }
         let saved = checkpoint::checkpoint_steps(&self.job.output_dir)?;
         let newest = saved.last().copied();
         for &step in steps {
@@ -789,8 +895,34 @@ impl Trainer<'_> {
         self.apply(decision)
     }
 
+    /// Rank 0 evaluates; every rank receives its metrics, tracks the best and fires `eval_end`.
     fn evaluate(&mut self) -> Result<Decision> {
         let mut decision = self.fire(Event::EvalBegin, None)?;
+        let started = Instant::now();
+        let metrics = match self.world.is_main() {
+            true => Some(self.evaluate_here(&mut decision)?),
+            false => None,
+        };
+        let (metrics, decision) = self.world.agree((metrics, decision))?;
+        let metrics = metrics.expect("rank 0 evaluated");
+        let step = self.state.global_step;
+        let mut record = json!({"event": "eval", "step": step, "epoch": self.state.epoch});
+        for (k, v) in &metrics {
+            record[k] = json!(v);
+        }
+        self.record(&record)?;
+        self.track_best(&metrics)?;
+        self.last_eval_step = Some(step);
+        self.last_metrics = metrics.clone();
+        self.state.eval_seconds += started.elapsed().as_secs_f64();
+        let mut decision = decision;
+        decision.merge(self.fire(Event::EvalEnd, Some(&json!(metrics)))?);
+        Ok(decision)
+    }
+
+    /// Generates and scores the eval set on this process, halving the eval batch on out-of-memory
+    /// errors (whose `oom` decisions are merged into `decision`).
+    fn evaluate_here(&mut self, decision: &mut Decision) -> Result<Metrics> {
         let started = Instant::now();
         let data = self.job.eval.as_ref().context("evaluation asked for, but the trainer has no eval set")?;
         let evaluation = loop {
@@ -808,8 +940,8 @@ impl Trainer<'_> {
                     let step = self.state.global_step;
                     self.record(&json!({"event": "oom", "phase": "eval", "step": step, "from": batch, "to": smaller, "message": message}))?;
                     self.state.eval_batch_size = smaller;
-                    let informed = self.fire(Event::Oom, Some(&info))?;
-                    decision.stop = decision.stop.or(informed.stop);
+                    let informed = self.fire_local(Event::Oom, Some(&info))?;
+                    decision.stop = decision.stop.take().or(informed.stop);
                 }
                 Err(StepError::OutOfMemory(message)) => {
                     anyhow::bail!("out of memory evaluating even one sample at a time: {message}")
@@ -827,17 +959,7 @@ impl Trainer<'_> {
         for (question, prediction, reference) in &evaluation.examples {
             info!("  {question:?} -> {prediction:?} (expected {reference:?})");
         }
-        let mut record = json!({"event": "eval", "step": step, "epoch": self.state.epoch});
-        for (k, v) in &metrics {
-            record[k] = json!(v);
-        }
-        self.record(&record)?;
-        self.track_best(&metrics)?;
-        self.last_eval_step = Some(step);
-        self.last_metrics = metrics.clone();
-        self.state.eval_seconds += started.elapsed().as_secs_f64();
-        decision.merge(self.fire(Event::EvalEnd, Some(&json!(metrics)))?);
-        Ok(decision)
+        Ok(metrics)
     }
 
     fn track_best(&mut self, metrics: &Metrics) -> Result<()> {
@@ -853,6 +975,9 @@ impl Trainer<'_> {
         };
         if improved {
             self.state.best = Some(Best { metric: best.metric.clone(), value, step: self.state.global_step });
+            if !self.world.is_main() {
+                return Ok(());
+            }
             write_dir_atomically(&self.job.output_dir.join("best"), |dir| {
                 write_model(dir, &self.vs, &self.model.config, &self.job.model.tokenizer)?;
                 write_json(&dir.join("trainer_state.json"), &self.state)
@@ -872,20 +997,22 @@ impl Trainer<'_> {
         let step = self.state.global_step;
         let dir = checkpoint::checkpoint_dir(&self.job.output_dir, step);
         let callbacks = self.hooks.state_dict()?;
-        debug!("saving {}", dir.display());
-        write_dir_atomically(&dir, |tmp| {
-            checkpoint::write_checkpoint(
-                tmp,
-                &self.vs,
-                &self.model.config,
-                &self.job.model.tokenizer,
-                &self.optimizer,
-                &self.state,
-                &callbacks,
-            )
-        })?;
-        if let Some(limit) = self.job.settings.save_total_limit {
-            checkpoint::rotate(&self.job.output_dir, limit, self.state.best.as_ref().map(|b| b.step))?;
+        if self.world.is_main() {
+            debug!("saving {}", dir.display());
+            write_dir_atomically(&dir, |tmp| {
+                checkpoint::write_checkpoint(
+                    tmp,
+                    &self.vs,
+                    &self.model.config,
+                    &self.job.model.tokenizer,
+                    &self.optimizer,
+                    &self.state,
+                    &callbacks,
+                )
+            })?;
+            if let Some(limit) = self.job.settings.save_total_limit {
+                checkpoint::rotate(&self.job.output_dir, limit, self.state.best.as_ref().map(|b| b.step))?;
+            }
         }
         self.last_saved_step = Some(step);
         self.record(&json!({"event": "save", "step": step, "path": dir}))
@@ -896,7 +1023,17 @@ impl Trainer<'_> {
         self.log.record(record)
     }
 
+    /// Fires `event` on every rank and returns rank 0's decision, which every rank applies.
     fn fire(&mut self, event: Event, payload: Option<&serde_json::Value>) -> Result<Decision> {
+        if !self.hooks.wants(event) {
+            return Ok(Decision::default());
+        }
+        let decision = self.fire_local(event, payload)?;
+        self.world.agree(decision)
+    }
+
+    /// Fires `event` on this rank only, at a point the ranks may not reach together.
+    fn fire_local(&mut self, event: Event, payload: Option<&serde_json::Value>) -> Result<Decision> {
         if !self.hooks.wants(event) {
             return Ok(Decision::default());
         }

@@ -130,8 +130,9 @@ function Model:save(dir) end
 local device = {}
 
 --- The device the run trains on: kind, name, memory in bytes (host memory within the container's
---- limit on CPU; from nvidia-smi on CUDA) and CPU cores.
----@return {kind: "cpu"|"cuda", name: string, memory_total?: integer, memory_free?: integer, cuda_available: boolean, cuda_devices: integer, cores: integer}
+--- limit on CPU; from nvidia-smi on CUDA) and CPU cores; and this process's place in a
+--- data-parallel run (`torchrun`/`mpirun`): rank, world_size (1 when run alone) and local_rank.
+---@return {kind: "cpu"|"cuda", name: string, memory_total?: integer, memory_free?: integer, cuda_available: boolean, cuda_devices: integer, cores: integer, rank: integer, world_size: integer, local_rank: integer}
 function device.info() end
 
 ---@class ftlua.json

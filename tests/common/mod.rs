@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Environment variables the test scripts read; cleared so a developer's shell cannot leak in.
-const SCRIPT_VARIABLES: [&str; 11] = [
+const SCRIPT_VARIABLES: [&str; 12] = [
     "STOP_AT",
     "FAIL_AT",
     "AUGMENT",
@@ -17,6 +17,7 @@ const SCRIPT_VARIABLES: [&str; 11] = [
     "MAX_MEMORY",
     "FTLUA_INJECT_OOM",
     "SLOW_STEPS",
+    "WEIGHTS",
 ];
 
 pub fn repo() -> PathBuf {

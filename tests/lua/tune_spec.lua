@@ -127,6 +127,7 @@ local model = ft.model.t5 { preset = "micro" }
 t.equal(hardware.suggest { model = model }.batch_size >= 1, true, "suggest takes a model and the current device")
 local info = ft.device.info()
 t.equal(type(info.name) == "string" and info.memory_total > 0 and info.memory_free > 0, true, "device.info() memory")
+t.equal(("%d/%d/%d"):format(info.rank, info.world_size, info.local_rank), "0/1/0", "device.info() of a process run alone")
 
 os.execute(("rm -rf %q"):format(root))
 t.done("tune")
