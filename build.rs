@@ -1,19 +1,20 @@
 //! Bakes libtorch's library directory into the binary's run path, so `ftlua` finds libtorch
 //! without LD_LIBRARY_PATH. torch-sys reports the directory through its `links = "tch"` metadata.
 //! Also embeds the Lua standard library (stdlib/ftlua/**.lua) into the binary, and compiles the
-//! C++ shim over PyTorch's c10d (csrc/dist.cpp) used for data-parallel training.
+//! C++ shims over what tch does not expose (csrc/: c10d for data-parallel training, ATen's fused
+//! AdamW).
 use std::path::{Path, PathBuf};
 
 fn main() {
     embed_stdlib();
     link_libtorch();
-    compile_dist_shim();
+    compile_native_shims();
 }
 
-/// Compiles csrc/dist.cpp against libtorch's headers (the same ones torch-sys compiles against)
+/// Compiles csrc/*.cpp against libtorch's headers (the same ones torch-sys compiles against)
 /// and the Gloo declarations they include (third_party/gloo: the wheel does not ship them).
-fn compile_dist_shim() {
-    println!("cargo:rerun-if-changed=csrc/dist.cpp");
+fn compile_native_shims() {
+    println!("cargo:rerun-if-changed=csrc");
     println!("cargo:rerun-if-changed=third_party/gloo/include");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
@@ -24,7 +25,7 @@ fn compile_dist_shim() {
     let mut build = cc::Build::new();
     build
         .cpp(true)
-        .file("csrc/dist.cpp")
+        .files(["csrc/guard.cpp", "csrc/dist.cpp", "csrc/adamw.cpp"])
         .include("third_party/gloo/include")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
@@ -34,7 +35,7 @@ fn compile_dist_shim() {
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .flag("-DUSE_C10D_GLOO")
         .warnings(false);
-    build.compile("ftlua_dist");
+    build.compile("ftlua_native");
 }
 
 /// Writes `$OUT_DIR/stdlib.rs`: a table of (module name, source) for every stdlib file.

@@ -2,7 +2,7 @@
 // rendezvousing through a TCPStore, collectives on tensors, and gradient buckets (each parameter's
 // gradient a view into a flat bucket, as DDP's gradient_as_bucket_view, so reducing a bucket
 // reduces the gradients in place, without copies).
-// Every function returns 0 on success and -1 on failure, with the message in ftlua_dist_error().
+// Every function returns 0 on success and -1 on failure (csrc/guard.h).
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -13,24 +13,8 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "guard.h"
 
-thread_local std::string last_error;
-
-template <typename F>
-int guarded(F&& body) {
-  try {
-    body();
-    return 0;
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return -1;
-}
-
-}  // namespace
 
 struct FtluaGroup {
   c10::intrusive_ptr<c10d::Backend> backend;
@@ -43,13 +27,11 @@ struct FtluaBuckets {
 
 extern "C" {
 
-const char* ftlua_dist_error() { return last_error.c_str(); }
-
 // `agent_store`: torchrun's agent already serves the store at addr:port (all ranks are clients);
 // otherwise rank 0 serves it.
 int ftlua_dist_new(const char* backend, const char* addr, uint16_t port, int rank, int size, bool agent_store,
                    int64_t timeout_ms, FtluaGroup** out) {
-  return guarded([&] {
+  return ftlua::guarded([&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions options;
     options.port = port;
@@ -80,7 +62,7 @@ void ftlua_dist_free(FtluaGroup* group) { delete group; }
 
 // Sums each tensor across ranks in place; all reductions are started before the first is waited for.
 int ftlua_dist_all_reduce_sum(FtluaGroup* group, at::Tensor** tensors, size_t count) {
-  return guarded([&] {
+  return ftlua::guarded([&] {
     std::vector<c10::intrusive_ptr<c10d::Work>> pending;
     for (size_t i = 0; i < count; i++) {
       std::vector<at::Tensor> one{*tensors[i]};
@@ -93,7 +75,7 @@ int ftlua_dist_all_reduce_sum(FtluaGroup* group, at::Tensor** tensors, size_t co
 }
 
 int ftlua_dist_broadcast(FtluaGroup* group, at::Tensor* tensor, int root) {
-  return guarded([&] {
+  return ftlua::guarded([&] {
     std::vector<at::Tensor> one{*tensor};
     c10d::BroadcastOptions options;
     options.rootRank = root;
@@ -105,7 +87,7 @@ int ftlua_dist_broadcast(FtluaGroup* group, at::Tensor* tensor, int root) {
 // (one dtype and device per bucket), keeping the values of gradients already there. Parameters
 // are bucketed last first, the order in which backward produces their gradients.
 int ftlua_dist_buckets_new(at::Tensor** params, size_t count, int64_t bucket_bytes, FtluaBuckets** out) {
-  return guarded([&] {
+  return ftlua::guarded([&] {
     at::NoGradGuard no_grad;
     auto result = new FtluaBuckets();
     std::vector<std::vector<at::Tensor>> groups;

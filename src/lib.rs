@@ -6,6 +6,7 @@ pub mod dist;
 pub mod doc;
 pub mod lua;
 pub mod model;
+pub mod native;
 pub mod predict;
 pub mod report;
 pub mod train;

@@ -1,6 +1,6 @@
 //! The C interface of csrc/dist.cpp.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int};
 use torch_sys::C_tensor;
 
 #[repr(C)]
@@ -14,7 +14,6 @@ pub struct FtluaBuckets {
 }
 
 extern "C" {
-    fn ftlua_dist_error() -> *const c_char;
     pub fn ftlua_dist_new(
         backend: *const c_char,
         addr: *const c_char,
@@ -42,10 +41,8 @@ extern "C" {
 
 /// Turns a shim status into a `Result`, with the C++ exception's message on failure.
 pub fn check(status: c_int, what: &str) -> anyhow::Result<()> {
-    if status == 0 {
-        return Ok(());
+    match crate::native::failure(status) {
+        Some(message) => anyhow::bail!("{what}: {message}"),
+        None => Ok(()),
     }
-    // SAFETY: the shim returns a pointer to its thread-local, NUL-terminated last message.
-    let message = unsafe { CStr::from_ptr(ftlua_dist_error()) }.to_string_lossy().into_owned();
-    anyhow::bail!("{what}: {message}")
 }

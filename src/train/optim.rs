@@ -1,11 +1,12 @@
-//! AdamW, written out so its state can be checkpointed and every call is fallible (an OOM in the
-//! update is an `Err`, not a panic). The update is PyTorch's `torch.optim.AdamW` step for step.
+//! AdamW with its state in the open so it can be checkpointed, and every call fallible (an OOM in
+//! the update is an `Err`, not a panic). The update is PyTorch's `torch.optim.AdamW(fused=True)`.
 //! Like HF's Trainer, biases and layer-norm weights get no weight decay.
 
 use crate::model::t5::TorchResult;
+use crate::native::fused_adamw;
 use anyhow::Context;
 use std::collections::HashMap;
-use tch::{nn::VarStore, Tensor};
+use tch::{nn::VarStore, Kind, Tensor};
 
 struct Param {
     name: String,
@@ -83,36 +84,26 @@ impl AdamW {
         Ok(total)
     }
 
-    /// One AdamW update. Each parameter's new value and moments are computed aside and then copied
-    /// in, so an error (out of memory) leaves every parameter either updated or untouched; calling
-    /// `step` again finishes the same update from the parameter that failed.
+    /// One AdamW update, parameter by parameter with ATen's fused kernel (in place, allocating
+    /// nothing), so an error leaves every parameter either updated or untouched; calling `step`
+    /// again finishes the same update from the parameter that failed.
     /// `fail_at` makes the update of that parameter index fail once (fault injection for tests).
     pub fn step(&mut self, lr: f64, weight_decay: f64, fail_at: Option<usize>) -> TorchResult<()> {
         let _no_grad = tch::no_grad_guard();
         if self.next_param == 0 {
             self.step += 1;
         }
-        let bias_correction1 = 1.0 - self.beta1.powi(self.step as i32);
-        let bias_correction2_sqrt = (1.0 - self.beta2.powi(self.step as i32)).sqrt();
-        let step_size = lr / bias_correction1;
-        while let Some(p) = self.params.get_mut(self.next_param) {
+        let Some(first) = self.params.first() else { return Ok(()) };
+        let step = Tensor::f_full([0i64; 0].as_slice(), self.step as f64, (Kind::Float, first.value.device()))?;
+        while let Some(p) = self.params.get(self.next_param) {
             if fail_at == Some(self.next_param) {
                 return Err(tch::TchError::Torch("CUDA out of memory (injected into the optimizer update)".into()));
             }
             let grad = p.value.f_grad()?;
             if grad.defined() {
-                let decayed = match p.decay && weight_decay > 0.0 {
-                    true => p.value.f_mul_scalar(1.0 - lr * weight_decay)?,
-                    false => p.value.shallow_clone(),
-                };
-                let exp_avg = p.exp_avg.f_lerp(&grad, 1.0 - self.beta1)?;
-                let exp_avg_sq =
-                    p.exp_avg_sq.f_mul_scalar(self.beta2)?.f_addcmul(&grad, &grad.f_mul_scalar(1.0 - self.beta2)?)?;
-                let denom = exp_avg_sq.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?.f_add_scalar(self.eps)?;
-                let value = decayed.f_addcdiv(&exp_avg.f_mul_scalar(-step_size)?, &denom)?;
-                p.exp_avg.f_copy_(&exp_avg)?;
-                p.exp_avg_sq.f_copy_(&exp_avg_sq)?;
-                p.value.f_copy_(&value)?;
+                let decay = if p.decay { weight_decay } else { 0.0 };
+                let betas = (self.beta1, self.beta2);
+                fused_adamw(&p.value, &grad, &p.exp_avg, &p.exp_avg_sq, &step, lr, betas, decay, self.eps)?;
             }
             self.next_param += 1;
         }

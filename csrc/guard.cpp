@@ -1,0 +1,3 @@
+#include "guard.h"
+
+extern "C" const char* ftlua_error() { return ftlua::last_error.c_str(); }
