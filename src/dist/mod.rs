@@ -171,27 +171,29 @@ impl World {
     }
 
     /// Each value summed over the ranks.
-    pub fn sum(&self, values: &[f64]) -> Result<Vec<f64>> {
-        let Some(group) = self.group() else { return Ok(values.to_vec()) };
-        let mut tensor = Tensor::from_slice(values);
+    pub fn sum<const N: usize>(&self, values: [f64; N]) -> Result<[f64; N]> {
+        let Some(group) = self.group() else { return Ok(values) };
+        let mut tensor = Tensor::from_slice(&values);
         // SAFETY: a live tensor, passed as a one-element array.
         ffi::check(unsafe { ffi::ftlua_dist_all_reduce_sum(*group, &tensor.as_mut_ptr(), 1) }, "all-reduce")?;
-        Ok(Vec::<f64>::try_from(&tensor)?)
+        let mut summed = [0.0; N];
+        tensor.f_copy_data(&mut summed, N)?;
+        Ok(summed)
     }
 
     /// Whether `flag` is set on any rank.
     pub fn any(&self, flag: bool) -> Result<bool> {
-        Ok(self.sum(&[flag as u8 as f64])?[0] > 0.0)
+        Ok(self.sum([flag as u8 as f64])?[0] > 0.0)
     }
 
     /// Whether `flag` is set on every rank.
     pub fn all(&self, flag: bool) -> Result<bool> {
-        Ok(self.sum(&[flag as u8 as f64])?[0] == self.size as f64)
+        Ok(self.sum([flag as u8 as f64])?[0] == self.size as f64)
     }
 
     /// Returns once every rank has called it.
     pub fn barrier(&self) -> Result<()> {
-        self.sum(&[0.0]).map(drop)
+        self.sum([0.0]).map(drop)
     }
 
     /// Overwrites `tensors` (in place, without recording gradients) with rank 0's.
@@ -322,7 +324,7 @@ mod tests {
     fn a_single_process_world_passes_values_through() {
         let world = World { rank: 0, size: 1, local_rank: 0, group: None };
         assert_eq!(world.agree(vec![1.0, f64::NAN]).unwrap()[0], 1.0);
-        assert_eq!(world.sum(&[1.5]).unwrap(), [1.5]);
+        assert_eq!(world.sum([1.5, 2.0]).unwrap(), [1.5, 2.0]);
         assert!(world.any(true).unwrap() && world.all(true).unwrap() && !world.any(false).unwrap());
         let t = Tensor::from_slice(&[1.0f32, 2.0]);
         world.broadcast_tensors(std::slice::from_ref(&t)).unwrap();

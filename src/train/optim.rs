@@ -27,6 +27,14 @@ pub struct AdamW {
     next_param: usize,
 }
 
+/// The trainable tensors ordered by name: one order for the optimizer's state and for every
+/// process of a data-parallel run.
+pub fn named_parameters(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
 /// HF's `get_decay_parameter_names`: everything but biases and layer norms.
 pub fn decays(name: &str) -> bool {
     !(name.contains("bias") || name.contains("layer_norm"))
@@ -34,9 +42,7 @@ pub fn decays(name: &str) -> bool {
 
 impl AdamW {
     pub fn new(vs: &VarStore, beta1: f64, beta2: f64, eps: f64) -> AdamW {
-        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let params = named
+        let params = named_parameters(vs)
             .into_iter()
             .map(|(name, value)| Param {
                 decay: decays(&name),

@@ -6,7 +6,7 @@ use super::evaluate::evaluate;
 use super::events::{Decision, Event, Metrics};
 use super::interrupt;
 use super::oom::{self, FaultInjector, StepError};
-use super::optim::AdamW;
+use super::optim::{named_parameters, AdamW};
 use super::progress::Progress;
 use super::runlog::RunLog;
 use super::sampling::{describe_data, sample_order};
@@ -245,11 +245,8 @@ pub fn fit(job: &TrainJob, hooks: &mut dyn Hooks) -> Result<FitResult> {
     Ok(FitResult { state: trainer.state, metrics: trainer.last_metrics, history: trainer.log.history, weights })
 }
 
-/// The trainable tensors ordered by name: the same order on every rank.
 fn parameters_by_name(vs: &VarStore) -> Vec<tch::Tensor> {
-    let mut named: Vec<_> = vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named.into_iter().map(|(_, tensor)| tensor).collect()
+    named_parameters(vs).into_iter().map(|(_, tensor)| tensor).collect()
 }
 
 /// Cuts every prompt of `encoded` to `len` tokens (EOS kept); returns how many were cut and how
@@ -435,9 +432,7 @@ impl Trainer<'_> {
         };
         self.oom_retries = 0;
         self.gradients.sum_across(self.world)?;
-        let [step_loss, samples, tokens] = self.world.sum(&[totals.loss, totals.samples, totals.tokens])?[..] else {
-            unreachable!("three values summed")
-        };
+        let [step_loss, samples, tokens] = self.world.sum([totals.loss, totals.samples, totals.tokens])?;
         self.state.samples_seen += samples as u64;
         self.state.tokens_seen += tokens as u64;
         let grad_norm = self.optimizer.clip_grad_norm(self.job.settings.max_grad_norm)?;
@@ -903,7 +898,7 @@ impl Trainer<'_> {
             true => Some(self.evaluate_here(&mut decision)?),
             false => None,
         };
-        let (metrics, decision) = self.world.agree((metrics, decision))?;
+        let (metrics, mut decision) = self.world.agree((metrics, decision))?;
         let metrics = metrics.expect("rank 0 evaluated");
         let step = self.state.global_step;
         let mut record = json!({"event": "eval", "step": step, "epoch": self.state.epoch});
@@ -915,7 +910,6 @@ impl Trainer<'_> {
         self.last_eval_step = Some(step);
         self.last_metrics = metrics.clone();
         self.state.eval_seconds += started.elapsed().as_secs_f64();
-        let mut decision = decision;
         decision.merge(self.fire(Event::EvalEnd, Some(&json!(metrics)))?);
         Ok(decision)
     }
