@@ -84,15 +84,15 @@ int ftlua_dist_broadcast(FtluaGroup* group, at::Tensor* tensor, int root) {
 }
 
 // Gives every parameter a gradient that is a view into a flat bucket of at most `bucket_bytes`
-// (one dtype and device per bucket), keeping the values of gradients already there. Parameters
-// are bucketed last first, the order in which backward produces their gradients.
+// (one dtype and device per bucket), keeping the values of gradients already there. Every rank
+// must pass the parameters in the same order.
 int ftlua_dist_buckets_new(at::Tensor** params, size_t count, int64_t bucket_bytes, FtluaBuckets** out) {
   return ftlua::guarded([&] {
     at::NoGradGuard no_grad;
     auto result = new FtluaBuckets();
     std::vector<std::vector<at::Tensor>> groups;
     int64_t bytes = 0;
-    for (size_t i = count; i-- > 0;) {
+    for (size_t i = 0; i < count; i++) {
       const at::Tensor& param = *params[i];
       result->params.push_back(param);
       int64_t size = param.numel() * param.element_size();
