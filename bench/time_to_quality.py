@@ -49,7 +49,7 @@ def main():
         results["HF Seq2SeqTrainer"] = hf(minutes, run, f"{args.out}/hf-{minutes:g}min")
         for system, r in results.items():
             rows.append((minutes, system, r))
-            print(json.dumps({"minutes": minutes, "system": system, **r}), flush=True)
+            print(json.dumps({"minutes": minutes, **r, "system": system}), flush=True)
     print("\n| budget | system | steps | samples/s | eval loss | exact match | F1 |")
     print("|---|---|---|---|---|---|---|")
     for minutes, system, r in rows:
